@@ -1,0 +1,125 @@
+"""Command line: ``imlib train | batch | table``."""
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def _value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise SystemExit(f"--set expects KEY=VALUE, got {p!r}")
+        k, v = p.split("=", 1)
+        out[k.strip()] = _value(v)
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", default="b", choices=["b"], help="which study (Study A arrives later)")
+    p.add_argument("--preset", default="smoke", help="smoke (CPU minutes) or paper (GPU, the paper's protocol)")
+    p.add_argument("--results-dir", default="data/results")
+    p.add_argument("--work-dir", default="data/work", help="model checkpoints (reused and resumed)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any RunConfig field")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_train(a) -> int:
+    from imlib import methods, results
+    from imlib.config import make_config
+
+    cfg = make_config(a.preset, study=a.study, dataset=a.dataset, method=a.method, seed=a.seed,
+                      device=a.device, results_dir=a.results_dir, work_dir=a.work_dir, **_overrides(a.set))
+    path = results.record_path(cfg.results_dir, cfg.run_id)
+    if path.exists() and not a.force:
+        print(f"{path} exists; --force to run again")
+        return 0
+    rec = methods.run(cfg, progress=not a.quiet)
+    results.write_json_atomic(rec, path)
+    metric = rec["task"]["metric"]
+    print(f"{cfg.run_id}: test {metric} = {rec['result']['test'][metric]:.4f} "
+          f"(generation {rec['result']['generation']}, {rec['timing']['total_s']:.0f} s) -> {path}")
+    return 0
+
+
+def cmd_batch(a) -> int:
+    from imlib import batch
+
+    cells = batch.expand_grid(a.study, a.preset, a.datasets, a.methods, a.seeds,
+                              {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
+                               **_overrides(a.set)})
+    rep = batch.run_batch(cells, progress=not a.quiet)
+    print(f"batch: {len(rep.done)} run, {len(rep.skipped)} already done, {len(rep.failed)} failed "
+          f"in {rep.seconds:.0f} s")
+    for run_id, tail in rep.failed.items():
+        print(f"FAILED {run_id}:\n{tail}", file=sys.stderr)
+    return 0 if rep.ok else 1
+
+
+def cmd_table(a) -> int:
+    from imlib import results, tables
+
+    comp = tables.study_b_comparison(results.load_records(a.results_dir))
+    if a.preset:
+        comp = comp[comp.preset.isna() | (comp.preset == a.preset)]
+    wide = tables.format_study_b(comp)
+    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
+        print(wide.to_string())
+    out = Path(a.out or Path(a.results_dir) / f"study_{a.study}_table.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    comp.to_csv(out, index=False)
+    print(f"\nsynthetic stand-ins are not reproductions of the paper's numbers; table written to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from imlib.batch import STUDY_B_SMOKE_DATASETS, STUDY_B_SMOKE_METHODS
+
+    ap = argparse.ArgumentParser(prog="imlib", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one method on one dataset with one seed, write its run record")
+    _common(t)
+    t.add_argument("--dataset", required=True)
+    t.add_argument("--method", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--force", action="store_true")
+    t.set_defaults(func=cmd_train)
+    b = sub.add_parser("batch", help="run a grid of datasets x methods x seeds, resumable")
+    _common(b)
+    b.add_argument("--datasets", nargs="+", default=list(STUDY_B_SMOKE_DATASETS))
+    b.add_argument("--methods", nargs="+", default=list(STUDY_B_SMOKE_METHODS))
+    b.add_argument("--seeds", nargs="+", type=int, default=[0])
+    b.set_defaults(func=cmd_batch)
+    tb = sub.add_parser("table", help="print and write the Study B table from the run records")
+    tb.add_argument("--study", default="b", choices=["b"])
+    tb.add_argument("--results-dir", default="data/results")
+    tb.add_argument("--preset", default=None, help="only runs of this preset")
+    tb.add_argument("--out", default=None)
+    tb.set_defaults(func=cmd_table)
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        code = a.func(a)
+    except ValueError as e:
+        print(f"imlib: error: {e}", file=sys.stderr)
+        return 2
+    if a.command != "table":
+        print(f"({time.perf_counter() - t0:.0f} s)")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

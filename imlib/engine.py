@@ -1,0 +1,188 @@
+"""The one training loop every method shares.
+
+Defaults follow the paper (paper-notes §4): AdamW, batch 32, ``epochs`` of floor(N / batch) steps
+(batches run across epoch boundaries, as tf.data's ``repeat``), no online augmentation, the weights of
+the best validation epoch are kept. Data stay on the training device as uint8 tensors; a batch is an
+index into them. Every epoch writes an atomic checkpoint, so an interrupted training resumes where it
+stopped and ends with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from imlib import metrics
+from imlib.data import SegData
+from imlib.data.task import Task
+from imlib.losses import activate, discretise, task_loss
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA (no loss scaling needed); nothing on the CPU."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 50
+    batch_size: int = 32
+    steps_per_epoch: int | None = None
+    lr: float = 3e-3
+    weight_decay: float = 1e-4 / 3e-3
+    amp: bool = True
+    eval_batch_size: int = 64
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    state: dict[str, torch.Tensor]  # best weights (CPU)
+    best_epoch: int
+    best_score: float
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def selection_score(model: nn.Module, val: SegData, task: Task, s: TrainSettings, device) -> tuple[float, bool]:
+    """The per-epoch checkpoint criterion of the original: val IoU (binary), val per-image mIoU
+    (multi-class; the original used a soft batch mIoU), val loss (multi-label). Returns (score, higher_is_better)."""
+    if task.kind == "multilabel":
+        return validation_loss(model, val, task, s, device), False
+    pred = predict_labels(model, val.images, task, s.eval_batch_size, s.amp)
+    return metrics.score(pred, val.labels, task)[task.metric], True
+
+
+@torch.no_grad()
+def predict_probs(model: nn.Module, images: torch.Tensor, task: Task, batch_size: int = 64,
+                  amp: bool = True) -> torch.Tensor:
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for s in range(0, len(images), batch_size):
+        with autocast(dev, amp):
+            out.append(activate(model(images[s:s + batch_size].to(dev)), task).float())
+    return torch.cat(out)
+
+
+def predict_labels(model: nn.Module, images: torch.Tensor, task: Task, batch_size: int = 64,
+                   amp: bool = True) -> torch.Tensor:
+    return discretise(predict_probs(model, images, task, batch_size, amp), task)
+
+
+@torch.no_grad()
+def validation_loss(model: nn.Module, data: SegData, task: Task, s: TrainSettings, device) -> float:
+    model.eval()
+    total, n = 0.0, 0
+    for i in range(0, len(data), s.eval_batch_size):
+        x, y = data.images[i:i + s.eval_batch_size], data.labels[i:i + s.eval_batch_size]
+        with autocast(device, s.amp):
+            total += float(task_loss(model(x), y, task)) * len(x)
+        n += len(x)
+    return total / max(n, 1)
+
+
+def evaluate(model: nn.Module, data: SegData, task: Task, batch_size: int = 64, amp: bool = True) -> dict[str, float]:
+    return metrics.score(predict_labels(model, data.images, task, batch_size, amp), data.labels, task)
+
+
+class _BatchStream:
+    """Shuffled indices, a new permutation whenever one runs out (state saved in checkpoints)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.gen = n, torch.Generator().manual_seed(seed)
+        self.perm, self.pos = torch.randperm(n, generator=self.gen), 0
+
+    def next(self, k: int) -> torch.Tensor:
+        parts = []
+        while k > 0:
+            if self.pos >= self.n:
+                self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
+            take = self.perm[self.pos:self.pos + k]
+            parts.append(take)
+            self.pos += len(take)
+            k -= len(take)
+        return torch.cat(parts)
+
+    def state(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
+
+    def load(self, st: dict) -> None:
+        self.gen.set_state(st["gen"])
+        self.perm, self.pos = st["perm"], st["pos"]
+
+
+def atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_model(model_fn: Callable[[], nn.Module], train: SegData, val: SegData, task: Task,
+                s: TrainSettings, seed: int, device: torch.device, checkpoint: Path | None = None,
+                desc: str = "train") -> TrainResult:
+    """Train one model from scratch (or resume it from ``checkpoint``) and return its best weights."""
+    if len(train) == 0:
+        raise ValueError(f"{desc}: the training set is empty")
+    if len(val) == 0:
+        raise ValueError(f"{desc}: the validation set is empty")
+    torch.manual_seed(seed)
+    model = model_fn().to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, eps=1e-7)
+    stream = _BatchStream(len(train), seed)
+    steps = s.steps_per_epoch or max(1, len(train) // s.batch_size)
+    start, best_score, best_epoch, best_state, history, spent = 0, None, -1, None, [], 0.0
+    if checkpoint is not None and checkpoint.exists():
+        ck = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        stream.load(ck["stream"])
+        start, best_score, best_epoch = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"]
+        best_state, history, spent = ck["best_state"], ck["history"], ck["seconds"]
+    bar = tqdm(range(start, s.epochs), desc=desc, leave=False, disable=not s.progress, initial=start, total=s.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.train()
+        running = torch.zeros((), device=device)
+        for _ in range(steps):
+            idx = stream.next(s.batch_size).to(train.images.device)
+            with autocast(device, s.amp):
+                loss = task_loss(model(train.images[idx]), train.labels[idx], task)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += loss.detach()
+        score, higher = selection_score(model, val, task, s, device)
+        better = best_score is None or (score > best_score if higher else score < best_score)
+        if better:
+            best_score, best_epoch = score, epoch
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        spent += time.perf_counter() - t0
+        history.append({"epoch": epoch, "loss": float(running) / steps, "val_score": score,
+                        "seconds": time.perf_counter() - t0})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", val=f"{score:.4f}")
+        if checkpoint is not None:
+            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "stream": stream.state(),
+                         "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
+                         "best_state": best_state, "history": history, "seconds": spent}, checkpoint)
+    return TrainResult(state=copy.deepcopy(best_state), best_epoch=best_epoch, best_score=float(best_score),
+                       history=history, seconds=spent)

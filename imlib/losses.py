@@ -1,0 +1,47 @@
+"""The paper's training losses and the activation/discretisation that turn logits into labels.
+
+Binary and multi-label tasks are trained with MSE on the sigmoid output (the original's choice; the
+position channel's target is scaled by ``task.position_weight``), multi-class tasks with
+cross-entropy. Pixels whose label equals ``task.ignore_index`` contribute nothing.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from imlib.data.task import Task
+
+
+def activate(logits: torch.Tensor, task: Task) -> torch.Tensor:
+    """Logits (B, C, H, W) -> probabilities: softmax for multi-class, sigmoid otherwise."""
+    return logits.softmax(1) if task.kind == "multiclass" else logits.sigmoid()
+
+
+def discretise(probs: torch.Tensor, task: Task) -> torch.Tensor:
+    """Probabilities -> labels in the stored layout (B, L, H, W) uint8.
+
+    Binary uses ``p > 0.5`` and multi-label ``p >= 0.5``, exactly as the original code does.
+    """
+    if task.kind == "multiclass":
+        return probs.argmax(1, keepdim=True).to(torch.uint8)
+    if task.kind == "binary":
+        return (probs > 0.5).to(torch.uint8)
+    return (probs >= 0.5).to(torch.uint8)
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task) -> torch.Tensor:
+    """Mean loss over the non-ignored pixels of a batch."""
+    logits = logits.float()
+    if task.kind == "multiclass":
+        target = labels[:, 0].long()
+        if (target == task.ignore_index).all():
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits, target, ignore_index=task.ignore_index)
+    valid = labels != task.ignore_index
+    target = labels.float()
+    if task.kind == "multilabel" and task.position_channel is not None:
+        weight = torch.ones(labels.shape[1], device=labels.device)
+        weight[task.position_channel] = task.position_weight
+        target = target * weight.view(1, -1, 1, 1)
+    sq = (logits.sigmoid() - target).square() * valid
+    return sq.sum() / valid.sum().clamp_min(1)

@@ -1,0 +1,103 @@
+"""The Study B table: the paper's reported numbers beside the numbers reproduced from run records.
+
+A reproduced number is the mean (and standard deviation) over seeds of each run's headline test
+value (the model and generation chosen on validation). Runs on a synthetic stand-in are shown in the
+column of the dataset they stand in for but are marked as such, and get no delta: a synthetic score is
+not a reproduction of the paper's number.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+PAPER_DIR = Path(__file__).resolve().parent.parent / "data" / "paper"
+
+# method key -> the paper's row label (in the paper's order)
+STUDY_B_METHODS = {
+    "ldt": "Labeled Only (LDT)", "aldt": "Aug. Labeled (ALDT)", "fdt": "Full Dataset (FDT)",
+    "afdt": "Aug. Full Dataset (AFDT)", "fixmatch": "FixMatch", "fpl": "FPL", "crossmatch": "CrossMatch",
+    "imas": "iMAS", "u2pl": "U2PL", "unimatch": "UniMatch", "me": "Model Ensemble (ME)", "im": "IM",
+}
+# paper dataset -> (column in the reported CSV, metric key in run records, scale to the paper's unit)
+STUDY_B_COLUMNS = {
+    "isic2018": ("isic2018_iou", "iou", 100.0),
+    "hela": ("hela_mcce", "mcce", 1.0),
+    "suim": ("suim_miou", "miou", 100.0),
+    "cityscapes": ("cityscapes_miou", "miou", 100.0),
+}
+LOWER_IS_BETTER = {"hela"}
+
+
+def reported_study_b(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    path = Path(paper_dir) / "study_b_reported.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the paper's reported Study B numbers belong there")
+    df = pd.read_csv(path)
+    names = set(STUDY_B_METHODS.values())
+    unknown = set(df["method"]) - names
+    if unknown:
+        raise ValueError(f"{path}: unexpected method rows {sorted(unknown)}")
+    return df
+
+
+def study_b_comparison(records: list[dict], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    """Tidy comparison: one row per (method, paper dataset) with reported and reproduced values."""
+    reported = reported_study_b(paper_dir).set_index("method")
+    runs = []
+    for r in records:
+        c = r["config"]
+        if c["study"] != "b" or c["method"] not in STUDY_B_METHODS:
+            continue
+        target = r["dataset"].get("stands_in_for") or r["dataset"]["name"]
+        if target not in STUDY_B_COLUMNS:
+            continue
+        _, metric, scale = STUDY_B_COLUMNS[target]
+        runs.append({"method": c["method"], "paper_dataset": target, "dataset": r["dataset"]["name"],
+                     "synthetic": bool(r["dataset"]["synthetic"]), "preset": c["preset"], "seed": c["seed"],
+                     "value": r["result"]["test"][metric] * scale,
+                     "device": r["environment"]["device"]["type"], "commit": r["environment"]["git_commit"]})
+    runs = pd.DataFrame(runs, columns=["method", "paper_dataset", "dataset", "synthetic", "preset", "seed",
+                                       "value", "device", "commit"])
+    rows = []
+    for key, name in STUDY_B_METHODS.items():
+        for ds, (col, metric, _) in STUDY_B_COLUMNS.items():
+            mine = runs[(runs.method == key) & (runs.paper_dataset == ds)]
+            row = {"method": key, "paper_method": name, "paper_dataset": ds, "metric": metric,
+                   "lower_is_better": ds in LOWER_IS_BETTER, "reported": float(reported.loc[name, col])}
+            for (dataset, synthetic, preset), grp in mine.groupby(["dataset", "synthetic", "preset"]):
+                rows.append({**row, "dataset": dataset, "synthetic": synthetic, "preset": preset,
+                             "reproduced": grp.value.mean(), "std": grp.value.std(ddof=1) if len(grp) > 1 else 0.0,
+                             "seeds": len(grp), "devices": ",".join(sorted(set(grp.device))),
+                             "commits": ",".join(sorted(set(grp.commit))),
+                             "delta": None if synthetic else grp.value.mean() - row["reported"]})
+            if mine.empty:
+                rows.append({**row, "dataset": None, "synthetic": None, "preset": None, "reproduced": None,
+                             "std": None, "seeds": 0, "devices": None, "commits": None, "delta": None})
+    return pd.DataFrame(rows)
+
+
+def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
+    """Wide, printable: one row per method; per paper dataset the reported value and what was run."""
+    out = {}
+    for ds in STUDY_B_COLUMNS:
+        part = comp[comp.paper_dataset == ds]
+        if part["reproduced"].notna().sum() == 0 and ds == "cityscapes":
+            continue
+        unit = "MCCE↓" if ds in LOWER_IS_BETTER else ("IoU %" if ds == "isic2018" else "mIoU %")
+        rep, mine = {}, {}
+        for _, r in part.iterrows():
+            rep[r.paper_method] = f"{r.reported:.1f}"
+            if pd.isna(r.reproduced):
+                mine.setdefault(r.paper_method, "not run")
+                continue
+            tag = f"{r.dataset}, {r.preset}" + (" [synthetic]" if r.synthetic else "")
+            val = f"{r.reproduced:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else "")
+            delta = "" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})"
+            mine[r.paper_method] = f"{val}{delta} n={r.seeds} · {tag}"
+        out[(f"{ds} {unit}", "paper")] = rep
+        out[(f"{ds} {unit}", "this run")] = mine
+    df = pd.DataFrame(out).reindex(list(STUDY_B_METHODS.values()))
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    df.index.name = "method"
+    return df
