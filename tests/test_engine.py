@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from imlib.data import SegData
+from imlib.data.synthetic import generate
+from imlib.data.task import Task
+from imlib.engine import TrainSettings, train_model
+from imlib.losses import task_loss
+from imlib.models import build_model
+
+TASK = Task("binary", 3, 1, ("lesion",))
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = generate("synthetic-lesion", 24, 32, seed=0)
+    return SegData(x[:16], y[:16]), SegData(x[16:], y[16:])
+
+
+def make():
+    return build_model(TASK, 0.25, bn_momentum=0.1)
+
+
+def settings(epochs):
+    return TrainSettings(epochs=epochs, batch_size=4, steps_per_epoch=3, progress=False)
+
+
+def test_training_lowers_the_loss(data):
+    res = train_model(make, *data, TASK, settings(6), seed=0, device=torch.device("cpu"))
+    losses = [h["loss"] for h in res.history]
+    assert losses[-1] < losses[0]
+    assert 0 <= res.best_epoch < 6 and len(res.history) == 6
+
+
+def test_same_seed_same_weights_on_cpu(data):
+    a = train_model(make, *data, TASK, settings(2), seed=1, device=torch.device("cpu"))
+    b = train_model(make, *data, TASK, settings(2), seed=1, device=torch.device("cpu"))
+    c = train_model(make, *data, TASK, settings(2), seed=2, device=torch.device("cpu"))
+    assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+    assert not all(torch.equal(a.state[k], c.state[k]) for k in a.state)
+
+
+def test_resume_after_interruption_matches_uninterrupted(data, tmp_path):
+    full = train_model(make, *data, TASK, settings(4), seed=3, device=torch.device("cpu"))
+    ck = tmp_path / "m.partial.pt"
+    train_model(make, *data, TASK, settings(2), seed=3, device=torch.device("cpu"), checkpoint=ck)  # "interrupted"
+    resumed = train_model(make, *data, TASK, settings(4), seed=3, device=torch.device("cpu"), checkpoint=ck)
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
+    assert resumed.best_epoch == full.best_epoch
+    assert all(torch.equal(full.state[k], resumed.state[k]) for k in full.state)
+
+
+def test_empty_sets_are_rejected(data):
+    empty = SegData(data[0].images[:0], data[0].labels[:0])
+    with pytest.raises(ValueError, match="training set is empty"):
+        train_model(make, empty, data[1], TASK, settings(1), 0, torch.device("cpu"))
+    with pytest.raises(ValueError, match="validation set is empty"):
+        train_model(make, data[0], empty, TASK, settings(1), 0, torch.device("cpu"))
+
+
+def test_losses_ignore_index(multiclass_task, multilabel_task):
+    logits = torch.randn(1, 4, 2, 2)
+    lab = torch.full((1, 1, 2, 2), 255, dtype=torch.uint8)
+    assert task_loss(logits, lab, multiclass_task) == 0
+    lab[0, 0, 0, 0] = 2
+    assert task_loss(logits, lab, multiclass_task) > 0
+    ml = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    assert task_loss(torch.randn(1, 3, 2, 2), ml, multilabel_task) == 0
+    # the position channel's target is scaled by 3: a perfect 1.0 prediction still has loss (3 - 1)^2
+    ml = torch.zeros(1, 3, 1, 1, dtype=torch.uint8)
+    ml[0, 2] = 1
+    big = torch.tensor([-30.0, -30.0, 30.0]).view(1, 3, 1, 1)
+    assert task_loss(big, ml, multilabel_task).item() == pytest.approx(4 / 3, rel=1e-4)

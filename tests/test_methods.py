@@ -1,0 +1,107 @@
+"""Tiny end-to-end runs of every method on every task kind, run records, the table and the CLI."""
+import json
+
+import pytest
+
+from imlib import batch, methods, results, tables
+from imlib.cli import main
+from imlib.config import make_config
+
+TINY = dict(image_size=32, n_train=40, n_val=6, n_test=6, epochs=2, steps_per_epoch=2, batch_size=4,
+            n_models=2, n_students=2, generations=1, aug_copies=1, alpha=0.25)
+DATASETS = ("synthetic-lesion", "synthetic-cells", "synthetic-scenes")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("work")
+
+
+def cfg(work, **kw):
+    return make_config("smoke", **{**TINY, "work_dir": str(work / "models"), "results_dir": str(work / "results"), **kw})
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_every_method_runs_on_every_task_kind(dataset, work):
+    recs = {}
+    for m in ("ldt", "aldt", "fdt", "afdt", "me", "im"):
+        rec = methods.run(cfg(work, dataset=dataset, method=m), progress=False)
+        json.dumps(rec)  # serialisable
+        recs[m] = rec
+        metric = rec["task"]["metric"]
+        assert metric in rec["result"]["test"] and metric in rec["result"]["val"]
+        assert rec["dataset"]["synthetic"] and rec["dataset"]["stands_in_for"] in ("isic2018", "hela", "suim")
+        assert rec["environment"]["git_commit"] and rec["environment"]["packages"]["torch"]
+    assert recs["aldt"]["generations"][0]["train_images"] == 2 * recs["ldt"]["dataset"]["sizes"]["labeled"]
+    assert recs["fdt"]["generations"][0]["train_images"] == 40
+    for m in ("me", "im"):
+        gens = recs[m]["generations"]
+        assert [g["generation"] for g in gens] == [0, 1] and recs[m]["result"]["generation"] == 1
+        # generation 0 is the run's LDT models, reused from the LDT run rather than trained again
+        assert all(x["reused"] for x in gens[0]["members"])
+        assert gens[0]["test"] == recs["ldt"]["result"]["test"]
+        assert len(gens[1]["teachers"]) == 2 and len(gens[1]["members"]) == 2
+    assert recs["me"]["generations"][1]["pseudo_labels"]["mask_fraction"] == 0
+    assert 0 <= recs["im"]["generations"][1]["pseudo_labels"]["mask_fraction"] <= 1
+
+
+def test_selection_uses_validation_not_test(work):
+    rec = methods.run(cfg(work, dataset="synthetic-lesion", method="ldt", n_models=3, n_teachers=2), progress=False)
+    members = rec["generations"][0]["members"]
+    vals = [m["val"]["iou"] for m in members]
+    assert vals == sorted(vals, reverse=True) and rec["generations"][0]["selected"] == members[0]["name"]
+
+
+def test_im_ignore_mode_and_options(work):
+    rec = methods.run(cfg(work, dataset="synthetic-scenes", method="im", im_mode="ignore", im_dilate=3),
+                      progress=False)
+    assert rec["config"]["im_mode"] == "ignore" and rec["generations"][1]["members"]
+
+
+def test_bad_config_is_a_clear_error(work):
+    with pytest.raises(ValueError, match="at least 2 teachers"):
+        cfg(work, n_teachers=1)
+    with pytest.raises(ValueError, match="unknown config keys"):
+        cfg(work, epoch=3)
+    with pytest.raises(ValueError, match="unknown method"):
+        methods.run(cfg(work, method="nope"))
+    with pytest.raises(ValueError, match="unknown dataset"):
+        methods.run(cfg(work, dataset="isic9"))
+
+
+def test_records_table_and_cli(work, tmp_path, capsys):
+    out = tmp_path / "results"
+    args = ["--results-dir", str(out), "--work-dir", str(work / "models"), "--quiet",
+            "--set"] + [f"{k}={v}" for k, v in TINY.items()]
+    assert main(["train", "--dataset", "synthetic-lesion", "--method", "ldt", *args]) == 0
+    path = out / "study_b/synthetic-lesion/ldt/smoke-seed0.json"
+    rec = results.read_record(path)
+    assert rec["config"]["n_train"] == 40
+    assert not list(path.parent.glob(".*tmp*"))  # no temporary files left behind
+    frame = results.records_frame([rec])
+    assert set(frame.columns) >= {"dataset", "method", "metric", "value", "synthetic", "commit"}
+    assert main(["table", "--results-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic" in printed and "67.1" in printed  # the paper's LDT ISIC number beside ours
+    comp = tables.study_b_comparison([rec])
+    row = comp[(comp.method == "ldt") & (comp.paper_dataset == "isic2018")].iloc[0]
+    assert row.synthetic and row.delta is None and row.reported == 67.1
+    assert row.reproduced == pytest.approx(rec["result"]["test"]["iou"] * 100)
+
+
+def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
+    over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
+    cells = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt", "bogus"], [0], over)
+    rep = batch.run_batch(cells, progress=False)
+    assert rep.done == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and not rep.ok
+    assert "unknown method" in rep.failed["study_b/synthetic-lesion/bogus/smoke-seed0"]
+    assert (tmp_path / "_failures").exists()
+    again = batch.run_batch(cells[:1], progress=False)
+    assert again.skipped == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and again.ok
+
+
+def test_corrupt_record_names_the_file(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="x.json"):
+        results.read_record(bad)
