@@ -100,6 +100,15 @@ def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
     assert again.skipped == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and again.ok
 
 
+def test_batch_in_parallel_workers(work, tmp_path):
+    over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
+    cells = batch.expand_grid("b", "smoke", ["synthetic-cells"], ["ldt", "im"], [0], over)
+    rep = batch.run_batch(cells, jobs=2, progress=False)
+    assert rep.ok and sorted(rep.done) == sorted(c.run_id for c in cells)
+    im = results.read_record(tmp_path / "study_b/synthetic-cells/im/smoke-seed0.json")
+    assert all(m["reused"] for m in im["generations"][0]["members"])  # LDT ran first and was reused
+
+
 def test_corrupt_record_names_the_file(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from imlib.cells import disc_radii, draw_discs
 
-GENERATOR_VERSION = 2  # bump when the images a seed produces change
+GENERATOR_VERSION = 3  # bump when the images a seed produces change
 
 
 class _Rng:
@@ -169,6 +169,12 @@ def _cells(rng: _Rng, s: int) -> tuple[torch.Tensor, torch.Tensor]:
 SCENE_CLASSES = ("IM", "water", "diver", "plant", "wreck", "robot", "reef", "fish", "floor")
 
 
+def _hue(rng: _Rng, families: list[tuple[int, int, int]], spread: float = 35) -> torch.Tensor:
+    """A colour drawn around one of a class's colour families."""
+    base = families[rng.i(0, len(families) - 1)]
+    return torch.tensor([min(255.0, max(0.0, c + rng.u(-spread, spread))) for c in base]).view(3, 1, 1)
+
+
 def _scene(rng: _Rng, s: int) -> tuple[torch.Tensor, torch.Tensor]:
     y, x = _grid(s)
     cls = {n: i for i, n in enumerate(SCENE_CLASSES)}
@@ -186,20 +192,20 @@ def _scene(rng: _Rng, s: int) -> tuple[torch.Tensor, torch.Tensor]:
     # sea floor: a wavy horizon, speckled sand/rock
     horizon = rng.u(0.55, 0.85) * s + 0.08 * s * rng.field(1, s, 4)[0, 0]
     floor = y > horizon.view(1, s)
-    sand = torch.tensor([rng.u(110, 190), rng.u(100, 170), rng.u(70, 140)]).view(3, 1, 1)
+    sand = _hue(rng, [(170, 150, 110), (110, 110, 105), (70, 60, 55)])  # sand, grey rock, dark rock
     paint(floor, sand * (1 + 0.25 * rng.field(s, s, s // 2)) + 18 * rng.normal(1, s, s), "floor")
     for _ in range(rng.i(0, 2)):  # plants: wavy vertical stripes rising from the floor
         x0, width, height = rng.u(0, s), rng.u(0.1, 0.3) * s, rng.u(0.2, 0.5) * s
         period, phase = rng.u(2.5, 5), rng.u(0, 6.3)
         wave = torch.sin(2 * math.pi * (x + 2 * torch.sin(y / rng.u(3, 7))) / period + phase)
         region = ((x - x0).abs() < width / 2) & (y > horizon.view(1, s) - height) & (y < horizon.view(1, s) + 2)
-        green = torch.tensor([rng.u(20, 90), rng.u(110, 200), rng.u(20, 90)]).view(3, 1, 1)
+        green = _hue(rng, [(30, 170, 40), (120, 110, 30), (150, 50, 60)])  # green, brown or red algae
         paint(region & (wave > 0.2), green * (0.8 + 0.3 * rng.field(s, s, s // 4)), "plant")
     for _ in range(rng.i(0, 3)):  # reefs: blobs on the horizon, spotted
         cx = rng.u(0, s)
         cy = float(horizon[min(int(cx), s - 1)]) + rng.u(-0.05, 0.05) * s
         sdf = _blob_sdf(rng, s, cy, cx, rng.u(0.08, 0.2) * s, wobble=0.5)
-        base = torch.tensor([rng.u(120, 240), rng.u(40, 140), rng.u(60, 200)]).view(3, 1, 1)
+        base = torch.tensor([rng.u(60, 250), rng.u(40, 200), rng.u(40, 220)]).view(3, 1, 1)
         spots = (rng.field(s, s, s // 2)[0] > 0.4).float()
         paint(sdf > 0, base * (1 - 0.35 * spots) + 15 * rng.normal(1, s, s), "reef")
     if rng.p(0.4):  # wreck: a large rotated plank rectangle
@@ -207,30 +213,30 @@ def _scene(rng: _Rng, s: int) -> tuple[torch.Tensor, torch.Tensor]:
         u = (x - cx) * math.cos(ang) + (y - cy) * math.sin(ang)
         v = -(x - cx) * math.sin(ang) + (y - cy) * math.cos(ang)
         box = (u.abs() < rng.u(0.15, 0.3) * s) & (v.abs() < rng.u(0.06, 0.15) * s)
-        rust = torch.tensor([rng.u(90, 150), rng.u(60, 100), rng.u(40, 80)]).view(3, 1, 1)
+        rust = _hue(rng, [(120, 80, 60), (110, 110, 110), (80, 110, 70)])  # rust, grey steel, algae-covered
         planks = (torch.sin(v * 2 * math.pi / rng.u(2.5, 4)) > 0.6).float()
         paint(box, rust * (1 - 0.4 * planks) * (1 + 0.2 * rng.field(s, s, s // 3)), "wreck")
-    if rng.p(0.25):  # robot: small bright box with a dark window
+    if rng.p(0.4):  # robot: small bright box with a dark window
         cy, cx, h2, w2 = rng.u(0.2, 0.7) * s, rng.u(0.15, 0.85) * s, rng.u(0.04, 0.09) * s, rng.u(0.06, 0.12) * s
         box = ((y - cy).abs() < h2) & ((x - cx).abs() < w2)
         window = ((y - cy).abs() < h2 / 2) & ((x - cx - w2 / 3).abs() < w2 / 3)
-        body = torch.tensor([rng.u(200, 255), rng.u(150, 230), rng.u(0, 60)]).view(3, 1, 1)
+        body = _hue(rng, [(230, 200, 30), (240, 120, 30), (230, 230, 230), (210, 40, 40)])
         paint(box, torch.where(window, torch.full_like(body, 20.0), body).expand(3, s, s), "robot")
-    if rng.p(0.35):  # diver: elongated dark body, bright tank stripe
+    if rng.p(0.5):  # diver: elongated dark body, bright tank stripe
         cy, cx, ang = rng.u(0.2, 0.7) * s, rng.u(0.2, 0.8) * s, rng.u(0, math.pi)
         sdf = _blob_sdf(rng, s, cy, cx, rng.u(0.12, 0.22) * s, wobble=0.15, angle=ang, aspect=rng.u(2.5, 3.5))
         u = (x - cx) * math.cos(ang) + (y - cy) * math.sin(ang)
-        suit = torch.tensor([rng.u(10, 50)] * 3).view(3, 1, 1) + 10 * rng.field(s, s, s // 4)
+        suit = _hue(rng, [(40, 40, 45), (30, 40, 90), (90, 30, 30)]) + 10 * rng.field(s, s, s // 4)
         tank = torch.tensor([rng.u(150, 230), rng.u(150, 230), rng.u(150, 230)]).view(3, 1, 1)
         paint(sdf > 0, torch.where((u.abs() < 0.05 * s), tank.expand(3, s, s), suit), "diver")
-    for _ in range(rng.i(0, 4)):  # fish: small striped ellipses with a tail
+    for _ in range(rng.i(1, 4)):  # fish: small striped ellipses with a tail
         cy, cx, ang = rng.u(0.1, 0.8) * s, rng.u(0.05, 0.95) * s, rng.u(-0.5, 0.5)
-        length = rng.u(0.05, 0.1) * s
+        length = rng.u(0.06, 0.12) * s
         sdf = _blob_sdf(rng, s, cy, cx, length, wobble=0.05, angle=ang, aspect=rng.u(1.8, 2.6))
         u = (x - cx) * math.cos(ang) + (y - cy) * math.sin(ang)
         v = -(x - cx) * math.sin(ang) + (y - cy) * math.cos(ang)
         tail = (u < -0.8 * length) & (u > -1.5 * length) & (v.abs() < (-u - 0.8 * length) * 0.9)
-        body = torch.tensor([rng.u(150, 255), rng.u(150, 240), rng.u(40, 200)]).view(3, 1, 1)
+        body = torch.tensor([rng.u(60, 255), rng.u(60, 255), rng.u(40, 220)]).view(3, 1, 1)
         stripes = (torch.sin(u * 2 * math.pi / rng.u(1.5, 3)) > 0.3).float()
         paint((sdf > 0) | tail, body * (1 - 0.45 * stripes), "fish")
     cast = torch.tensor([rng.u(0.5, 1.0), rng.u(0.8, 1.1), rng.u(0.9, 1.2)]).view(3, 1, 1)
