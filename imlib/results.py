@@ -6,8 +6,10 @@ versions, the git commit, the device and where the dataset came from.
 """
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import json
+import zlib
 import os
 import platform
 import subprocess
@@ -15,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -50,6 +53,20 @@ def environment(device: torch.device) -> dict[str, Any]:
         dev["threads"] = torch.get_num_threads()
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
             "device": dev, "git_commit": git_commit()}
+
+
+def encode_array(a: np.ndarray | torch.Tensor) -> dict[str, Any]:
+    """A small array as JSON: zlib-compressed, base64 text (used for figure material in records)."""
+    a = a.cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    return {"shape": list(a.shape), "dtype": str(a.dtype),
+            "data": base64.b64encode(zlib.compress(np.ascontiguousarray(a).tobytes(), 9)).decode()}
+
+
+def decode_array(d: dict[str, Any]) -> np.ndarray:
+    raw = zlib.decompress(base64.b64decode(d["data"]))
+    return np.frombuffer(raw, dtype=d["dtype"]).reshape(d["shape"]).copy()
 
 
 def record_path(results_dir: str | Path, run_id: str) -> Path:

@@ -1,6 +1,7 @@
 """Tiny end-to-end runs of every method on every task kind, run records, the table and the CLI."""
 import json
 
+import numpy as np
 import pytest
 
 from imlib import batch, methods, results, tables
@@ -42,6 +43,9 @@ def test_every_method_runs_on_every_task_kind(dataset, work):
         assert gens[0]["test"] == recs["ldt"]["result"]["test"]
         assert len(gens[1]["teachers"]) == 2 and len(gens[1]["members"]) == 2
     assert recs["me"]["generations"][1]["pseudo_labels"]["mask_fraction"] == 0
+    shown = recs["im"]["generations"][1]["pseudo_labels"]["showcase"]
+    mask, label = results.decode_array(shown["mask"]), results.decode_array(shown["label"])
+    assert mask.shape == (3, 32, 32) and mask.dtype == np.uint8 and label.shape[0] == 3
     assert 0 <= recs["im"]["generations"][1]["pseudo_labels"]["mask_fraction"] <= 1
 
 

@@ -14,22 +14,32 @@ import torch
 
 from imlib.data import SegData
 from imlib.engine import predict_probs
+from imlib.results import encode_array
 from imlib.methods.common import Context, Member
 
 # (teacher probabilities (n, B, C, H, W), images (B, C, H, W)) -> (images, labels, mask (B, H, W), keep (B,))
 PairRule = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
+SHOWCASE = 3  # unlabeled images whose mask and pseudo-label every generation records (for figures)
+
+
 def build_pairs(ctx: Context, teachers: list[Member], rule: PairRule, chunk: int = 64) -> tuple[SegData, dict]:
     """Pseudo-labeled pairs for every unlabeled image, in chunks (teacher outputs never all in memory),
-    and statistics of their quality against the hidden true labels (diagnostics only)."""
+    statistics of their quality against the hidden true labels (diagnostics only), and the mask and
+    pseudo-label of the first ``SHOWCASE`` unlabeled images (before filtering) for the figures."""
     unl = ctx.ds.unlabeled
     imgs, labs = [], []
+    showcase = {}
     masked = agree = counted = kept = 0
     for s in range(0, len(unl), chunk):
         x, truth = unl.images[s:s + chunk], unl.labels[s:s + chunk]
         probs = torch.stack([predict_probs(t.model, x, ctx.task, amp=ctx.cfg.amp) for t in teachers])
         xi, yl, mask, keep = rule(probs, x)
+        if s == 0:
+            k = min(SHOWCASE, len(x))
+            showcase = {"unlabeled_index": list(range(k)), "mask": encode_array(mask[:k]),
+                        "label": encode_array(yl[:k]), "kept": keep[:k].tolist()}
         xi, yl, mask, truth = xi[keep], yl[keep], mask[keep], truth[keep]
         imgs.append(xi)
         labs.append(yl)
@@ -40,7 +50,7 @@ def build_pairs(ctx: Context, teachers: list[Member], rule: PairRule, chunk: int
         agree += int(((yl == truth) & valid).all(1).sum())
     stats = {"unlabeled": len(unl), "kept": kept,
              "mask_fraction": masked / max(counted, 1),
-             "pseudo_label_accuracy": agree / max(counted - masked, 1)}
+             "pseudo_label_accuracy": agree / max(counted - masked, 1), "showcase": showcase}
     return SegData(torch.cat(imgs), torch.cat(labs)), stats
 
 
