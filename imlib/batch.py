@@ -1,7 +1,9 @@
 """Run a grid of (dataset, method, seed) cells: skip cells whose record exists, record failures and
 go on with the rest, report at the end.
 
-Cells run in worker processes (``jobs`` at once; on the CPU each worker uses ``threads`` threads, since
+Each cell executes the parameterised ``notebooks/train.py`` with papermill (``executor="notebook"``,
+the default: the executed notebook is kept beside the run record) or calls ``imlib.methods.run``
+directly (``executor="inprocess"``, used by the tests). Cells run in worker processes (``jobs`` at once; on the CPU each worker uses ``threads`` threads, since
 two single-threaded trainings of these small U-Nets get ~1.8x the throughput of one two-threaded one).
 Reference cells run first, so that Model Ensemble and IM reuse the LDT models of their seed instead of
 training them again. Every cell writes its record atomically: stopping the batch at any point and
@@ -26,6 +28,11 @@ from imlib import results
 from imlib.config import RunConfig, make_config
 from imlib.methods.reference import REFERENCES
 
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train.py"
+# RunConfig fields the train notebook takes as parameters of their own; the rest go in ``overrides``
+NOTEBOOK_PARAMETERS = ("study", "dataset", "method", "seed", "labeled_fraction", "preset", "device",
+                       "results_dir", "work_dir")
+
 STUDY_B_SMOKE_DATASETS = ("synthetic-lesion", "synthetic-cells", "synthetic-scenes")
 STUDY_B_SMOKE_METHODS = ("ldt", "aldt", "fdt", "afdt", "me", "im")
 
@@ -48,25 +55,66 @@ def expand_grid(study: str, preset: str, datasets: Sequence[str], method_names: 
             for d, m, s in itertools.product(datasets, method_names, seeds)]
 
 
-def run_cell(cfg: RunConfig, threads: int | None = None) -> tuple[str, str | None, str]:
-    """Run one cell and write its record; returns (run_id, failure tail or None, summary)."""
-    import torch
+def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
+    """The train notebook's parameters for a cell: its own fields, plus ``overrides`` for every other
+    field that differs from the preset (paths made absolute, the kernel runs in notebooks/)."""
+    d = cfg.to_dict()
+    params = {k: d[k] for k in NOTEBOOK_PARAMETERS}
+    params["results_dir"] = str(Path(cfg.results_dir).resolve())
+    params["work_dir"] = str(Path(cfg.work_dir).resolve())
+    base = make_config(cfg.preset).to_dict()
+    params["overrides"] = {k: v for k, v in d.items() if k not in NOTEBOOK_PARAMETERS and v != base[k]}
+    return params
 
-    from imlib import methods
 
-    if threads:
-        torch.set_num_threads(threads)
+def _execute_notebook(cfg: RunConfig) -> None:
+    import jupytext
+    import papermill
+
+    record = results.record_path(cfg.results_dir, cfg.run_id)
+    out = record.with_suffix(".ipynb")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(jupytext.read(NOTEBOOK), str(out), parameters=notebook_parameters(cfg),
+                               cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3")
+    if not record.exists():
+        raise RuntimeError(f"{out} ran but wrote no run record at {record}")
+
+
+def run_cell(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None, str]:
+    """Run one cell; returns (run_id, failure tail or None, summary). Failures are also written to
+    ``results_dir/_failures/``."""
+    t0 = time.perf_counter()
     try:
-        rec = methods.run(cfg, progress=False)
-        results.write_json_atomic(rec, results.record_path(cfg.results_dir, cfg.run_id))
+        if executor == "notebook":
+            _execute_notebook(cfg)
+        elif executor == "inprocess":
+            from imlib import methods
+
+            results.write_json_atomic(methods.run(cfg, progress=False), results.record_path(cfg.results_dir, cfg.run_id))
+        else:
+            raise ValueError(f"executor must be 'notebook' or 'inprocess', got {executor!r}")
+        rec = results.read_record(results.record_path(cfg.results_dir, cfg.run_id))
         metric = rec["task"]["metric"]
-        return cfg.run_id, None, f"{metric} {rec['result']['test'][metric]:.3f}, {rec['timing']['total_s']:.0f} s"
-    except Exception:  # one failing cell must not stop the others
-        tail = "".join(traceback.format_exc().splitlines(keepends=True)[-15:])
+        return cfg.run_id, None, f"{metric} {rec['result']['test'][metric]:.3f}, {time.perf_counter() - t0:.0f} s"
+    except Exception as e:  # one failing cell must not stop the others
+        text = str(e) if type(e).__name__ == "PapermillExecutionError" else traceback.format_exc()
+        tail = "".join(text.splitlines(keepends=True)[-15:])
         fail = Path(cfg.results_dir) / "_failures" / f"{cfg.run_id.replace('/', '__')}.txt"
         fail.parent.mkdir(parents=True, exist_ok=True)
         fail.write_text(tail)
         return cfg.run_id, tail, "failed"
+
+
+def _init_worker(slots, threads: int) -> None:
+    """Pin a worker to one GPU (when slots hold GPU ids) or to ``threads`` CPU threads."""
+    slot = slots.get()
+    if slot is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def default_jobs() -> int:
@@ -75,18 +123,31 @@ def default_jobs() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else max(1, min(os.cpu_count() or 1, 8))
 
 
-def run_batch(cells: list[RunConfig], jobs: int = 1, progress: bool = True) -> BatchReport:
+def is_done(cfg: RunConfig, rerun_older: bool, commit: str) -> bool:
+    """A cell is done when its record exists (and, with ``rerun_older``, was written by this commit)."""
+    path = results.record_path(cfg.results_dir, cfg.run_id)
+    if not path.exists():
+        return False
+    if not rerun_older or commit == "unknown":
+        return True
+    return results.read_record(path)["environment"]["git_commit"] == commit
+
+
+def run_batch(cells: list[RunConfig], jobs: int = 1, executor: str = "notebook", progress: bool = True,
+              rerun_older: bool = False) -> BatchReport:
+    """Run the cells not done yet. ``rerun_older``: also rerun cells whose record another commit wrote
+    (``make reproduce`` regenerates the committed records this way, and still resumes)."""
     report = BatchReport()
     t0 = time.perf_counter()
+    commit = results.git_commit()
     todo = []
     for cfg in cells:
-        if results.record_path(cfg.results_dir, cfg.run_id).exists():
+        if is_done(cfg, rerun_older, commit):
             report.skipped.append(cfg.run_id)
         else:
             todo.append(cfg)
     phases = [[c for c in todo if c.method in REFERENCES], [c for c in todo if c.method not in REFERENCES]]
     bar = tqdm(total=len(todo), desc="batch", disable=not progress)
-    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
 
     def finish(run_id: str, tail: str | None, summary: str) -> None:
         if tail is None:
@@ -96,13 +157,24 @@ def run_batch(cells: list[RunConfig], jobs: int = 1, progress: bool = True) -> B
         bar.update()
         bar.write(f"{'ok    ' if tail is None else 'FAILED'} {run_id}: {summary}")
 
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    threads = 1 if gpus else max(1, (os.cpu_count() or 1) // max(jobs, 1))
     for phase in phases:
+        if not phase:
+            continue
         if jobs <= 1:
             for cfg in phase:
-                finish(*run_cell(cfg))
+                finish(*run_cell(cfg, executor))
             continue
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(run_cell, cfg, threads) for cfg in phase]
+        ctx = mp.get_context("spawn")
+        slots = ctx.Queue()
+        for i in range(jobs):
+            slots.put(i % gpus if gpus else None)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(slots, threads)) as pool:
+            futures = [pool.submit(run_cell, cfg, executor) for cfg in phase]
             for f in as_completed(futures):
                 finish(*f.result())
     bar.close()

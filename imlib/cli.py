@@ -62,7 +62,7 @@ def cmd_batch(a) -> int:
                               {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
                                **_overrides(a.set)})
     jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
-    rep = batch.run_batch(cells, jobs=jobs, progress=not a.quiet)
+    rep = batch.run_batch(cells, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older)
     print(f"batch: {len(rep.done)} run, {len(rep.skipped)} already done, {len(rep.failed)} failed "
           f"in {rep.seconds:.0f} s")
     for run_id, tail in rep.failed.items():
@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--datasets", nargs="+", default=list(STUDY_B_SMOKE_DATASETS))
     b.add_argument("--methods", nargs="+", default=list(STUDY_B_SMOKE_METHODS))
     b.add_argument("--seeds", nargs="+", type=int, default=[0])
+    b.add_argument("--executor", default="notebook", choices=["notebook", "inprocess"],
+                   help="notebook: papermill runs notebooks/train.py per cell (default); inprocess: no kernel")
+    b.add_argument("--rerun-older", action="store_true",
+                   help="also rerun cells whose record was written by another commit (regenerate committed records)")
     b.add_argument("--jobs", default="auto", help="cells at once (auto: one per GPU, else one per CPU core, max 8)")
     b.set_defaults(func=cmd_batch)
     tb = sub.add_parser("table", help="print and write the Study B table from the run records")

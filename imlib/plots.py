@@ -124,6 +124,18 @@ def generations_figure(image: np.ndarray, truth: np.ndarray, masks: Sequence[np.
     return fig
 
 
+def predictions_figure(images: np.ndarray, truths: np.ndarray, preds: np.ndarray, task: Task) -> plt.Figure:
+    """Rows of (image, ground truth, prediction)."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(6.3, 2.1 * n), squeeze=False)
+    for i in range(n):
+        _panel(axes[i, 0], image_rgb(images[i]), "image" if i == 0 else "")
+        _panel(axes[i, 1], label_rgb(truths[i], task), "ground truth" if i == 0 else "")
+        _panel(axes[i, 2], label_rgb(preds[i], task), "prediction" if i == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
 def training_curves(record: dict) -> plt.Figure:
     """Loss and validation score per epoch for every model of a run."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))

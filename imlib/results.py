@@ -26,13 +26,16 @@ PACKAGES = ("torch", "numpy", "scipy", "pandas", "segmentation-models-pytorch")
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """The commit of the working tree, with '+dirty' when tracked files differ; 'unknown' outside git."""
+    """The commit of the working tree, with '+dirty' when tracked files (other than run records) differ;
+    'unknown' outside git."""
     cwd = cwd or Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        # the records themselves do not make the code dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)data/results"], cwd=cwd, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -101,3 +101,56 @@ def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     df.index.name = "method"
     return df
+
+
+def generation_frame(records: list[dict]) -> pd.DataFrame:
+    """Per run and generation: the top-1 model's test value in the paper's unit (Study B records)."""
+    rows = []
+    for r in records:
+        c = r["config"]
+        target = r["dataset"].get("stands_in_for") or r["dataset"]["name"]
+        if c["study"] != "b" or target not in STUDY_B_COLUMNS:
+            continue
+        _, metric, scale = STUDY_B_COLUMNS[target]
+        for g in r["generations"]:
+            rows.append({"dataset": r["dataset"]["name"], "paper_dataset": target, "method": c["method"],
+                         "preset": c["preset"], "seed": c["seed"], "generation": g["generation"],
+                         "metric": metric, "value": g["test"][metric] * scale,
+                         "mask_fraction": (g.get("pseudo_labels") or {}).get("mask_fraction")})
+    return pd.DataFrame(rows)
+
+
+def provenance_frame(records: list[dict]) -> pd.DataFrame:
+    """Where every run came from: preset, dataset (real or synthetic), seed, device, commit, time."""
+    return pd.DataFrame([{
+        "run": r["run_id"], "preset": r["config"]["preset"], "dataset": r["dataset"]["name"],
+        "data": "synthetic stand-in for " + r["dataset"]["stands_in_for"] if r["dataset"]["synthetic"] else "real",
+        "seed": r["config"]["seed"], "device": r["environment"]["device"].get("name") or r["environment"]["device"]["type"],
+        "commit": r["environment"]["git_commit"][:12], "minutes": round(r["timing"]["total_s"] / 60, 1),
+        "created": r["created"]} for r in records])
+
+
+def reported_study_a(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    path = Path(paper_dir) / "study_a_reported.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the paper's reported Study A numbers belong there")
+    return pd.read_csv(path)
+
+
+def study_a_comparison(records: list[dict], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    """The reported Study A table with the IM gain per split and a reproduced column ('not run' until
+    Study A run records exist)."""
+    rep = reported_study_a(paper_dir)
+    wide = rep.pivot_table(index=["group", "method", "backbone", "split"], columns="plus_im", values="miou").reset_index()
+    wide = wide.rename(columns={False: "without IM", True: "with IM"})
+    wide["IM gain"] = wide["with IM"] - wide["without IM"]
+    mine = {}
+    for r in records:
+        c = r["config"]
+        if c["study"] == "a":
+            mine[(c["method"], c.get("split"), bool(c.get("plus_im")))] = r["result"]["test"].get("miou_cm")
+    wide["reproduced without IM"] = [mine.get((m, s, False), "not run") for m, s in zip(wide.method, wide.split)]
+    wide["reproduced with IM"] = [mine.get((m, s, True), "not run") for m, s in zip(wide.method, wide.split)]
+    order = {"1/16": 0, "1/8": 1, "1/4": 2, "1/2": 3}
+    return wide.sort_values(["group", "method", "split"], key=lambda s: s.map(order) if s.name == "split" else s,
+                            ascending=[False, True, True]).reset_index(drop=True)

@@ -96,18 +96,18 @@ def test_records_table_and_cli(work, tmp_path, capsys):
 def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
     cells = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt", "bogus"], [0], over)
-    rep = batch.run_batch(cells, progress=False)
+    rep = batch.run_batch(cells, executor="inprocess", progress=False)
     assert rep.done == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and not rep.ok
     assert "unknown method" in rep.failed["study_b/synthetic-lesion/bogus/smoke-seed0"]
     assert (tmp_path / "_failures").exists()
-    again = batch.run_batch(cells[:1], progress=False)
+    again = batch.run_batch(cells[:1], executor="inprocess", progress=False)
     assert again.skipped == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and again.ok
 
 
 def test_batch_in_parallel_workers(work, tmp_path):
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
     cells = batch.expand_grid("b", "smoke", ["synthetic-cells"], ["ldt", "im"], [0], over)
-    rep = batch.run_batch(cells, jobs=2, progress=False)
+    rep = batch.run_batch(cells, jobs=2, executor="inprocess", progress=False)
     assert rep.ok and sorted(rep.done) == sorted(c.run_id for c in cells)
     im = results.read_record(tmp_path / "study_b/synthetic-cells/im/smoke-seed0.json")
     assert all(m["reused"] for m in im["generations"][0]["members"])  # LDT ran first and was reused
@@ -118,3 +118,30 @@ def test_corrupt_record_names_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="x.json"):
         results.read_record(bad)
+
+
+def test_rerun_older_regenerates_records_of_other_commits(work, tmp_path):
+    over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
+    cells = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0], over)
+    assert batch.run_batch(cells, executor="inprocess", progress=False).done
+    path = results.record_path(tmp_path, cells[0].run_id)
+    assert batch.run_batch(cells, executor="inprocess", progress=False, rerun_older=True).skipped  # same commit
+    rec = json.loads(path.read_text())
+    rec["environment"]["git_commit"] = "0" * 40  # as if an older commit had written it
+    results.write_json_atomic(rec, path)
+    assert batch.run_batch(cells, executor="inprocess", progress=False).skipped
+    assert batch.run_batch(cells, executor="inprocess", progress=False, rerun_older=True).done
+
+
+def test_batch_through_the_train_notebook(work, tmp_path):
+    """The default executor: papermill runs notebooks/train.py, which writes the record; a bad
+    parameter fails that cell only, with the traceback's tail reported."""
+    over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
+    good = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0], over)
+    bad = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [1], {**over, "labeled_fraction": 0.1})
+    bad[0].labeled_fraction = 7.0  # rejected inside the notebook by make_config
+    rep = batch.run_batch(good + bad, progress=False)
+    assert rep.done == [good[0].run_id] and list(rep.failed) == [bad[0].run_id]
+    assert "labeled_fraction" in rep.failed[bad[0].run_id]
+    assert results.record_path(tmp_path, good[0].run_id).with_suffix(".ipynb").exists()
+    assert results.read_record(results.record_path(tmp_path, good[0].run_id))["config"]["n_train"] == 40

@@ -35,10 +35,11 @@ class Member:
     seconds: float
     history: list[dict] = field(default_factory=list)
     cached: bool = False
+    checkpoint: str = ""
 
     def entry(self) -> dict[str, Any]:
         return {"name": self.name, "val": self.val, "test": self.test, "best_epoch": self.best_epoch,
-                "seconds": round(self.seconds, 3), "reused": self.cached,
+                "seconds": round(self.seconds, 3), "reused": self.cached, "checkpoint": self.checkpoint,
                 "history": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
                             for h in self.history]}
 
@@ -81,7 +82,7 @@ class Context:
                 ck = torch.load(final, map_location=self.device, weights_only=True)
                 model.load_state_dict(ck["state"])
                 members.append(Member(f"{role}-{i}", model, ck["val"], ck["test"], ck["best_epoch"],
-                                      ck["seconds"], ck["history"], cached=True))
+                                      ck["seconds"], ck["history"], cached=True, checkpoint=str(final)))
                 continue
             res = train_model(self.build, data, self.ds.val, self.task, self.settings,
                               member_seed(self.cfg.seed, role, i), self.device, checkpoint=partial,
@@ -92,7 +93,8 @@ class Context:
             atomic_save({"state": res.state, "val": val, "test": test, "best_epoch": res.best_epoch,
                          "seconds": res.seconds, "history": res.history}, final)
             partial.unlink(missing_ok=True)
-            members.append(Member(f"{role}-{i}", model, val, test, res.best_epoch, res.seconds, res.history))
+            members.append(Member(f"{role}-{i}", model, val, test, res.best_epoch, res.seconds, res.history,
+                                  checkpoint=str(final)))
         return members
 
     def rank(self, members: list[Member]) -> list[Member]:

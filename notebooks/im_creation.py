@@ -1,0 +1,77 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Creating an Inconsistency Mask
+#
+# Two teachers, trained here from scratch on the labeled 10 % of a synthetic task (the `smoke` preset; the
+# LDT models of `make reproduce` are reused when present), predict the same unlabeled image. Thresholded, their
+# predictions are summed: where the sum is 1 they disagree (the mask), where it is 2 they agree on foreground
+# (the pseudo-label). This regenerates the paper's figure *IM_creation* with models trained in this notebook.
+#
+# > **GPU and Colab.** Every notebook here runs on a CPU at the `smoke` preset in minutes. For the paper's
+# > scale (`preset = "paper"`), open it in Colab with a GPU runtime (*Runtime → Change runtime type → GPU*): the
+# > first cell then installs the project.
+
+# %% tags=["hide-output"]
+# Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
+import importlib.util
+import os
+import subprocess
+import sys
+
+REPOSITORY = "https://github.com/im-companion/inconsistency-masks"
+if importlib.util.find_spec("imlib") is None:
+    subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "im-companion"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "im-companion"], check=True)
+    sys.path.insert(0, os.path.abspath("im-companion"))
+    os.chdir("im-companion/notebooks")
+
+# %% tags=["parameters"]
+work_dir = "../data/work"
+seed = 0
+
+# %%
+from imlib import plots, showcase
+
+plots.style()
+ctx, teachers = showcase.teachers("synthetic-lesion", n=2, seed=seed, work_dir=work_dir)
+index = showcase.most_inconsistent(ctx, teachers)
+ex = showcase.im_example(ctx, teachers, index)
+plots.im_creation_figure(ex.teacher_labels[0][0], ex.teacher_labels[1][0], image=ex.image);
+
+# %% [markdown]
+# The student does not train on the image as it is: the masked pixels are blacked out in the input and set
+# to background in the label (`blackout`, the paper's choice), so that it learns neither from the teachers'
+# disagreement nor from the image content the teachers could not agree on.
+
+# %%
+plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx.task, truth=ex.truth);
+
+# %% [markdown]
+# ## Multi-class (SUIM-like scenes)
+# Each teacher's argmax; where any two differ, the pixel is masked and the pseudo-label gets the reserved IM
+# class 0 (grey).
+
+# %%
+ctx_mc, teachers_mc = showcase.teachers("synthetic-scenes", n=2, seed=seed, work_dir=work_dir)
+ex = showcase.im_example(ctx_mc, teachers_mc, showcase.most_inconsistent(ctx_mc, teachers_mc))
+plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx_mc.task, truth=ex.truth);
+
+# %% [markdown]
+# ## Multi-label (HeLa-like cells)
+# Alive (red), dead (green) and position (blue) are thresholded per channel; the mask is the union of the
+# channels' disagreements, and the position channel of the pseudo-label is redrawn as discs of radius
+# clamp(⌊d_min / 4⌋, 3, 8) at the centroids of the unanimous blobs.
+
+# %%
+ctx_ml, teachers_ml = showcase.teachers("synthetic-cells", n=2, seed=seed, work_dir=work_dir)
+ex = showcase.im_example(ctx_ml, teachers_ml, showcase.most_inconsistent(ctx_ml, teachers_ml))
+plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx_ml.task, truth=ex.truth);
