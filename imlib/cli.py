@@ -82,7 +82,7 @@ def cmd_table(a) -> int:
     out = Path(a.out or Path(a.results_dir) / f"study_{a.study}_table.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     comp.to_csv(out, index=False)
-    print(f"\nsynthetic stand-ins are not reproductions of the paper's numbers; table written to {out}")
+    print(f"\n† synthetic stand-in: a check of the code, not a reproduction of the paper's number. Table: {out}")
     return 0
 
 

@@ -25,6 +25,10 @@ from imlib.data import SegData
 from imlib.data.task import Task
 from imlib.losses import activate, discretise, task_loss
 
+# Part of every cached model's key: bump it when a change to training would change the weights, so
+# that models trained by older code are not reused.
+TRAINING_VERSION = 1
+
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":

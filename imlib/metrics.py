@@ -1,7 +1,7 @@
 """Segmentation metrics, in the paper's conventions and the standard ones (each says which).
 
 * ``iou_per_image``: ISIC's score. IoU of each image, then the mean over images. An image whose ground
-  truth and prediction are both empty scores 0 (the original's |A and B| / (|A or B| + 1e-7)).
+  truth and prediction are both empty scores 0 (the original's intersection / (union + 1e-7)).
 * ``miou_per_image``: SUIM's score. Per image, the mean IoU over the classes *present in its ground
   truth*; then the mean over images.
 * ``confusion_matrix`` + ``miou_from_confusion``: the standard dataset-level mIoU with an ignore
@@ -115,7 +115,7 @@ def count_cells(position: np.ndarray, alive: np.ndarray, dead: np.ndarray, half:
 
 
 def cell_count_errors(pred: torch.Tensor, gt: torch.Tensor, task: Task, redraw_pred: bool = True) -> np.ndarray:
-    """Per-image |alive error| + |dead error| for multi-label labels (B, C, H, W) in {0, 1}.
+    """Per-image abs(alive error) + abs(dead error) for multi-label labels (B, C, H, W) in {0, 1}.
 
     The predicted position channel is redrawn as discs first (the original's ``mod_pos_size``; its
     extra 2 x 2 blur and re-threshold are left out). The mean over images is the MCCE.

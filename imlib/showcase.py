@@ -49,12 +49,19 @@ def im_example(ctx: Context, models: list[Member], index: int) -> IMExample:
                      label[0].cpu().numpy(), res.mask[0].cpu().numpy(), blacked[0].cpu().numpy())
 
 
-def most_inconsistent(ctx: Context, models: list[Member], candidates: int = 32) -> int:
-    """Index of the unlabeled image (among the first ``candidates``) with the largest mask: the most
-    instructive one to show."""
+def typical_example(ctx: Context, models: list[Member], candidates: int = 32, quantile: float = 0.75) -> int:
+    """Index of an instructive unlabeled image (among the first ``candidates``): of those where the
+    teachers agree on some foreground, the one whose mask size is at the given quantile. (The largest
+    mask is usually a degenerate case where one teacher fails outright.)"""
     x = ctx.ds.unlabeled.images[:candidates]
     probs = torch.stack([predict_probs(m.model, x, ctx.task) for m in models])
-    return int(inconsistency_mask(probs, ctx.task).mask.flatten(1).sum(1).argmax())
+    res = inconsistency_mask(probs, ctx.task)
+    area = res.mask.flatten(1).float().mean(1)
+    agreed = res.label.flatten(1).float().mean(1)
+    valid = (agreed > 0.02) if ctx.task.kind != "multiclass" else torch.ones_like(area, dtype=torch.bool)
+    idx = torch.nonzero(valid).flatten() if valid.any() else torch.arange(len(area), device=area.device)
+    order = idx[area[idx].argsort()]
+    return int(order[min(len(order) - 1, int(quantile * len(order)))])
 
 
 def generation_showcase(record: dict, which: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -77,26 +77,32 @@ def study_b_comparison(records: list[dict], paper_dir: Path = PAPER_DIR) -> pd.D
     return pd.DataFrame(rows)
 
 
+PAPER_NAMES = {"isic2018": "ISIC 2018", "hela": "HeLa", "suim": "SUIM", "cityscapes": "Cityscapes"}
+
+
 def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
-    """Wide, printable: one row per method; per paper dataset the reported value and what was run."""
+    """Wide, printable: one row per method; per paper dataset the reported value and this project's
+    (mean ± std over seeds, Δ only for real data). The column header names the dataset that was run;
+    † marks a synthetic stand-in."""
     out = {}
     for ds in STUDY_B_COLUMNS:
         part = comp[comp.paper_dataset == ds]
-        if part["reproduced"].notna().sum() == 0 and ds == "cityscapes":
+        ran = part.dropna(subset=["reproduced"])
+        if ran.empty and ds == "cityscapes":
             continue
-        unit = "MCCE↓" if ds in LOWER_IS_BETTER else ("IoU %" if ds == "isic2018" else "mIoU %")
+        unit = "MCCE ↓" if ds in LOWER_IS_BETTER else ("IoU %" if ds == "isic2018" else "mIoU %")
+        runs = sorted({f"{d}{' †' if s else ''}, {p}" for d, s, p in zip(ran.dataset, ran.synthetic, ran.preset)})
+        head = f"{PAPER_NAMES[ds]} · {unit}"
         rep, mine = {}, {}
         for _, r in part.iterrows():
             rep[r.paper_method] = f"{r.reported:.1f}"
             if pd.isna(r.reproduced):
                 mine.setdefault(r.paper_method, "not run")
                 continue
-            tag = f"{r.dataset}, {r.preset}" + (" [synthetic]" if r.synthetic else "")
-            val = f"{r.reproduced:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else "")
-            delta = "" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})"
-            mine[r.paper_method] = f"{val}{delta} n={r.seeds} · {tag}"
-        out[(f"{ds} {unit}", "paper")] = rep
-        out[(f"{ds} {unit}", "this run")] = mine
+            val = f"{r.reproduced:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else "") + (" †" if r.synthetic else "")
+            mine[r.paper_method] = val + ("" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})")
+        out[(head, "paper")] = rep
+        out[(head, "this project: " + ("; ".join(runs) if runs else "—"))] = mine
     df = pd.DataFrame(out).reindex(list(STUDY_B_METHODS.values()))
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     df.index.name = "method"

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -20,7 +25,7 @@
 # > scale (`preset = "paper"`), open it in Colab with a GPU runtime (*Runtime → Change runtime type → GPU*): the
 # > first cell then installs the project.
 
-# %% tags=["hide-output"]
+# %% tags=["hide-input", "hide-output"]
 # Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
 import importlib.util
 import os
@@ -43,7 +48,7 @@ from imlib import plots, showcase
 
 plots.style()
 ctx, teachers = showcase.teachers("synthetic-lesion", n=2, seed=seed, work_dir=work_dir)
-index = showcase.most_inconsistent(ctx, teachers)
+index = showcase.typical_example(ctx, teachers)
 ex = showcase.im_example(ctx, teachers, index)
 plots.im_creation_figure(ex.teacher_labels[0][0], ex.teacher_labels[1][0], image=ex.image);
 
@@ -62,7 +67,7 @@ plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked,
 
 # %%
 ctx_mc, teachers_mc = showcase.teachers("synthetic-scenes", n=2, seed=seed, work_dir=work_dir)
-ex = showcase.im_example(ctx_mc, teachers_mc, showcase.most_inconsistent(ctx_mc, teachers_mc))
+ex = showcase.im_example(ctx_mc, teachers_mc, showcase.typical_example(ctx_mc, teachers_mc))
 plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx_mc.task, truth=ex.truth);
 
 # %% [markdown]
@@ -73,5 +78,5 @@ plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked,
 
 # %%
 ctx_ml, teachers_ml = showcase.teachers("synthetic-cells", n=2, seed=seed, work_dir=work_dir)
-ex = showcase.im_example(ctx_ml, teachers_ml, showcase.most_inconsistent(ctx_ml, teachers_ml))
+ex = showcase.im_example(ctx_ml, teachers_ml, showcase.typical_example(ctx_ml, teachers_ml))
 plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx_ml.task, truth=ex.truth);

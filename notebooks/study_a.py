@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -21,7 +26,7 @@
 # > scale (`preset = "paper"`), open it in Colab with a GPU runtime (*Runtime → Change runtime type → GPU*): the
 # > first cell then installs the project.
 
-# %% tags=["hide-output"]
+# %% tags=["hide-input", "hide-output"]
 # Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
 import importlib.util
 import os

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -22,7 +27,7 @@
 # > scale (`preset = "paper"`), open it in Colab with a GPU runtime (*Runtime → Change runtime type → GPU*): the
 # > first cell then installs the project.
 
-# %% tags=["hide-output"]
+# %% tags=["hide-input", "hide-output"]
 # Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
 import importlib.util
 import os
@@ -50,6 +55,10 @@ records = [r for r in results.load_records(results_dir) if r["config"]["study"] 
            and (preset is None or r["config"]["preset"] == preset)]
 comparison = tables.study_b_comparison(records)
 tables.format_study_b(comparison)
+
+# %% [markdown]
+# † a synthetic stand-in run (a code check, not a reproduction); Δ = this project − paper, shown for real data
+# only; ↓ lower is better.
 
 # %% [markdown]
 # ## Where the numbers come from

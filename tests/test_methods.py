@@ -86,7 +86,7 @@ def test_records_table_and_cli(work, tmp_path, capsys):
     assert set(frame.columns) >= {"dataset", "method", "metric", "value", "synthetic", "commit"}
     assert main(["table", "--results-dir", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "synthetic" in printed and "67.1" in printed  # the paper's LDT ISIC number beside ours
+    assert "synthetic-lesion †" in printed and "67.1" in printed  # the paper's LDT ISIC number beside ours
     comp = tables.study_b_comparison([rec])
     row = comp[(comp.method == "ldt") & (comp.paper_dataset == "isic2018")].iloc[0]
     assert row.synthetic and row.delta is None and row.reported == 67.1

@@ -14,7 +14,7 @@ TINY = dict(image_size=32, n_train=20, n_val=4, n_test=4, epochs=1, steps_per_ep
 @pytest.mark.parametrize("dataset", ["synthetic-lesion", "synthetic-scenes", "synthetic-cells"])
 def test_im_example_mask_is_the_teachers_disagreement(dataset, tmp_path):
     ctx, teachers = showcase.teachers(dataset, n=2, work_dir=str(tmp_path), **TINY)
-    index = showcase.most_inconsistent(ctx, teachers, candidates=8)
+    index = showcase.typical_example(ctx, teachers, candidates=8)
     ex = showcase.im_example(ctx, teachers, index)
     a, b = ex.teacher_labels
     disagree = (a != b).any(0)

@@ -19,7 +19,8 @@ from torch import nn
 from imlib.config import RunConfig, config_key
 from imlib.data import Dataset, SegData
 from imlib.data.registry import load_dataset
-from imlib.engine import TrainSettings, atomic_save, evaluate, pick_device, train_model
+from imlib.data.synthetic import GENERATOR_VERSION
+from imlib.engine import TRAINING_VERSION, TrainSettings, atomic_save, evaluate, pick_device, train_model
 from imlib.models import build_model
 
 
@@ -74,7 +75,8 @@ class Context:
         """
         members = []
         for i in range(count):
-            key = config_key(self.cfg, reference_only=reference, role=role, index=i)
+            key = config_key(self.cfg, reference_only=reference, role=role, index=i,
+                             versions=(TRAINING_VERSION, GENERATOR_VERSION if self.ds.synthetic else None))
             final = self.models_dir / f"{role}-{i}-{key}.pt"
             partial = final.with_name(final.stem + ".partial.pt")
             model = self.build().to(self.device)

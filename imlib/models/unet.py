@@ -11,7 +11,7 @@ that make the parameter count and the training dynamics match the Keras original
 * the network takes the raw 0..255 image (uint8 or float) and divides by 255 itself.
 
 Difference: the Keras model ends in a sigmoid/softmax; this one returns logits, and
-:func:`imlib.models.activate` applies the task's activation, which is numerically safer for the
+:func:`imlib.losses.activate` applies the task's activation, which is numerically safer for the
 cross-entropy loss and for bf16 autocast.
 """
 from __future__ import annotations
