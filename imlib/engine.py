@@ -27,7 +27,7 @@ from imlib.losses import activate, discretise, task_loss
 
 # Part of every cached model's key: bump it when a change to training would change the weights, so
 # that models trained by older code are not reused.
-TRAINING_VERSION = 1
+TRAINING_VERSION = 2
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -139,53 +139,122 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_model(model_fn: Callable[[], nn.Module], train: SegData, val: SegData, task: Task,
+class Objective:
+    """What one training step minimises. The engine owns everything else (optimiser, epochs,
+    selection on validation, checkpoints), so a semi-supervised method is only its per-step loss,
+    plus whatever state it keeps (an EMA teacher, a memory bank, its own random streams)."""
+
+    def bind(self, model: nn.Module, device: torch.device, seed: int) -> None:
+        """Called once with the freshly built student, before the optimiser is made."""
+
+    def epoch_size(self) -> int:
+        """Samples per epoch: an epoch is floor(epoch_size / batch) steps unless the preset fixes it."""
+        raise NotImplementedError
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters besides the student's (e.g. a projection head)."""
+        return []
+
+    def loss(self, model: nn.Module, step: int, total_steps: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of step ``step`` (0-based) and its named parts (detached, for the history)."""
+        raise NotImplementedError
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """Called after each optimiser step (e.g. the EMA teacher update)."""
+
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        """The network that is validated, selected and kept (the student, or an EMA teacher)."""
+        return model
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class Supervised(Objective):
+    """The paper's step: the task loss on a shuffled batch of (image, label) pairs, no augmentation."""
+
+    def __init__(self, train: SegData, task: Task, batch_size: int):
+        if len(train) == 0:
+            raise ValueError("the training set is empty")
+        self.train, self.task, self.batch_size = train, task, batch_size
+
+    def epoch_size(self):
+        return len(self.train)
+
+    def bind(self, model, device, seed):
+        self.stream = _BatchStream(len(self.train), seed)
+
+    def loss(self, model, step, total_steps):
+        idx = self.stream.next(self.batch_size).to(self.train.images.device)
+        loss = task_loss(model(self.train.images[idx]), self.train.labels[idx], self.task)
+        return loss, {}
+
+    def state_dict(self):
+        return {"stream": self.stream.state()}
+
+    def load_state_dict(self, state):
+        self.stream.load(state["stream"])
+
+
+def train_model(model_fn: Callable[[], nn.Module], train: SegData | Objective, val: SegData, task: Task,
                 s: TrainSettings, seed: int, device: torch.device, checkpoint: Path | None = None,
                 desc: str = "train") -> TrainResult:
-    """Train one model from scratch (or resume it from ``checkpoint``) and return its best weights."""
-    if len(train) == 0:
+    """Train one model from scratch (or resume it from ``checkpoint``) and return its best weights.
+
+    ``train`` is a labeled set (the paper's supervised step) or any :class:`Objective`.
+    """
+    if isinstance(train, SegData) and len(train) == 0:
         raise ValueError(f"{desc}: the training set is empty")
     if len(val) == 0:
         raise ValueError(f"{desc}: the validation set is empty")
+    objective = Supervised(train, task, s.batch_size) if isinstance(train, SegData) else train
     torch.manual_seed(seed)
     model = model_fn().to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, eps=1e-7)
-    stream = _BatchStream(len(train), seed)
-    steps = s.steps_per_epoch or max(1, len(train) // s.batch_size)
+    objective.bind(model, device, seed)
+    opt = torch.optim.AdamW(list(model.parameters()) + objective.parameters(), lr=s.lr,
+                            weight_decay=s.weight_decay, eps=1e-7)
+    steps = s.steps_per_epoch or max(1, objective.epoch_size() // s.batch_size)
+    total = steps * s.epochs
     start, best_score, best_epoch, best_state, history, spent = 0, None, -1, None, [], 0.0
     if checkpoint is not None and checkpoint.exists():
         ck = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        stream.load(ck["stream"])
+        objective.load_state_dict(ck["objective"])
         start, best_score, best_epoch = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"]
         best_state, history, spent = ck["best_state"], ck["history"], ck["seconds"]
     bar = tqdm(range(start, s.epochs), desc=desc, leave=False, disable=not s.progress, initial=start, total=s.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        running = torch.zeros((), device=device)
-        for _ in range(steps):
-            idx = stream.next(s.batch_size).to(train.images.device)
+        running: dict[str, torch.Tensor] = {}
+        for i in range(steps):
+            step = epoch * steps + i
             with autocast(device, s.amp):
-                loss = task_loss(model(train.images[idx]), train.labels[idx], task)
+                loss, parts = objective.loss(model, step, total)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            running += loss.detach()
-        score, higher = selection_score(model, val, task, s, device)
+            objective.after_step(model, step)
+            for name, value in {"loss": loss, **parts}.items():
+                running[name] = running.get(name, 0.0) + value.detach().float()
+        kept = objective.eval_model(model)
+        score, higher = selection_score(kept, val, task, s, device)
         better = best_score is None or (score > best_score if higher else score < best_score)
         if better:
             best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
         if device.type == "cuda":
             torch.cuda.synchronize()
         spent += time.perf_counter() - t0
-        history.append({"epoch": epoch, "loss": float(running) / steps, "val_score": score,
+        history.append({"epoch": epoch, **{k: float(v) / steps for k, v in running.items()}, "val_score": score,
                         "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", val=f"{score:.4f}")
         if checkpoint is not None:
-            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "stream": stream.state(),
+            atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "objective": objective.state_dict(),
                          "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
                          "best_state": best_state, "history": history, "seconds": spent}, checkpoint)
     return TrainResult(state=copy.deepcopy(best_state), best_epoch=best_epoch, best_score=float(best_score),

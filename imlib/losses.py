@@ -29,19 +29,28 @@ def discretise(probs: torch.Tensor, task: Task) -> torch.Tensor:
     return (probs >= 0.5).to(torch.uint8)
 
 
-def task_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task) -> torch.Tensor:
-    """Mean loss over the non-ignored pixels of a batch."""
+def pixel_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task) -> torch.Tensor:
+    """The task's training loss per pixel (and channel), (B, L, H, W); 0 where the label is ignored.
+
+    Multi-class: cross-entropy. Binary and multi-label: squared error on the sigmoid, the position
+    channel's target scaled by ``task.position_weight``.
+    """
     logits = logits.float()
     if task.kind == "multiclass":
-        target = labels[:, 0].long()
-        if (target == task.ignore_index).all():
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits, target, ignore_index=task.ignore_index)
+        return F.cross_entropy(logits, labels[:, 0].long(), ignore_index=task.ignore_index,
+                               reduction="none")[:, None]
     valid = labels != task.ignore_index
     target = labels.float()
     if task.kind == "multilabel" and task.position_channel is not None:
         weight = torch.ones(labels.shape[1], device=labels.device)
         weight[task.position_channel] = task.position_weight
         target = target * weight.view(1, -1, 1, 1)
-    sq = (logits.sigmoid() - target).square() * valid
-    return sq.sum() / valid.sum().clamp_min(1)
+    return (logits.sigmoid() - target).square() * valid
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor, task: Task) -> torch.Tensor:
+    """Mean loss over the non-ignored pixels of a batch."""
+    valid = labels != task.ignore_index
+    if not valid.any():
+        return logits.float().sum() * 0.0
+    return pixel_loss(logits, labels, task).sum() / valid.sum()

@@ -67,6 +67,21 @@ tables.format_study_b(comparison)
 tables.provenance_frame(records)
 
 # %% [markdown]
+# ## How the semi-supervised baselines were set up
+# The paper trains FixMatch {cite}`sohn2020fixmatch`, FPL {cite}`qiao2023fpl`, CrossMatch
+# {cite}`zhao2024crossmatch`, iMAS {cite}`zhao2023imas`, U2PL {cite}`wang2022u2pl` and UniMatch
+# {cite}`yang2023unimatch` from scratch on its U-Net but does not publish their configuration. This project keeps each method's mechanism and published hyperparameters
+# (modules `imlib.methods.fixmatch` ... `u2pl`, over the shared pieces in `imlib.semi`) and trains every one
+# with the settings of the references. For binary and multi-label tasks every output channel is a two-class
+# problem (probabilities 1 − p and p, confidence max(p, 1 − p)); each module's docstring says what that means
+# for its method (see [the API](../book/api.md)). Every value, and why:
+
+# %%
+from imlib.methods import ssl
+
+ssl.hyperparameter_table().style.hide(axis="index")
+
+# %% [markdown]
 # ## IM and Model Ensemble over generations
 # Test score of the validation-chosen model of every generation (generation 0: the LDT teachers), against the
 # supervised references as dashed lines.

@@ -49,6 +49,38 @@ def test_every_method_runs_on_every_task_kind(dataset, work):
     assert 0 <= recs["im"]["generations"][1]["pseudo_labels"]["mask_fraction"] <= 1
 
 
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_semi_supervised_baselines_write_full_records(dataset, work):
+    from imlib.methods.ssl import OBJECTIVES
+
+    for m in OBJECTIVES:
+        rec = methods.run(cfg(work, dataset=dataset, method=m, ssl_models=2), progress=False)
+        json.dumps(rec)
+        gen = rec["generations"][0]
+        assert rec["result"]["generation"] == 0 and len(gen["members"]) == 2
+        assert gen["hyperparameters"] == {**OBJECTIVES[m].DEFAULTS}
+        assert gen["train_images"] == 40  # the labeled and the unlabeled images
+        history = gen["members"][0]["history"]
+        assert len(history) == 2 and "sup" in history[0]
+
+
+def test_baseline_options_reach_the_method_and_bad_ones_fail(work):
+    rec = methods.run(cfg(work, dataset="synthetic-lesion", method="fixmatch", extra={"options": {"tau": 0.5}}),
+                      progress=False)
+    assert rec["generations"][0]["hyperparameters"]["tau"] == 0.5
+    with pytest.raises(ValueError, match="unknown options"):
+        methods.run(cfg(work, dataset="synthetic-lesion", method="fixmatch", extra={"options": {"tua": 0.5}}),
+                    progress=False)
+
+
+def test_every_baseline_hyperparameter_has_a_reason():
+    from imlib.methods.ssl import hyperparameter_table
+
+    table = hyperparameter_table()
+    assert set(table.method) >= {"fixmatch", "fpl", "crossmatch", "imas", "u2pl", "unimatch"}
+    assert (table.why.str.len() > 0).all()
+
+
 def test_selection_uses_validation_not_test(work):
     rec = methods.run(cfg(work, dataset="synthetic-lesion", method="ldt", n_models=3, n_teachers=2), progress=False)
     members = rec["generations"][0]["members"]

@@ -2,7 +2,8 @@
 
 Study B: the supervised references LDT, ALDT, FDT, AFDT (``reference``), Model Ensemble
 (``model_ensemble``) and IM (``im``); both of the latter run the generational loop of
-``generational``.
+``generational``. The semi-supervised baselines (FixMatch, FPL, CrossMatch, iMAS, U2PL, UniMatch)
+are training objectives run by ``ssl``.
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from typing import Any
 
 from imlib import results
 from imlib.config import RunConfig
-from imlib.methods import im, model_ensemble, reference
+from imlib.methods import im, model_ensemble, reference, ssl
 from imlib.methods.common import Context
 
 METHODS: dict[str, Callable[[Context], list[dict]]] = {
     **{name: reference.run for name in reference.REFERENCES},
+    **{name: ssl.run for name in ssl.OBJECTIVES},
     "me": model_ensemble.run,
     "im": im.run,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from imlib.config import RunConfig, config_key
 from imlib.data import Dataset, SegData
 from imlib.data.registry import load_dataset
 from imlib.data.synthetic import GENERATOR_VERSION
-from imlib.engine import TRAINING_VERSION, TrainSettings, atomic_save, evaluate, pick_device, train_model
+from imlib.engine import TRAINING_VERSION, Objective, TrainSettings, atomic_save, evaluate, pick_device, train_model
 from imlib.models import build_model
 
 
@@ -67,8 +68,12 @@ class Context:
     def build(self) -> nn.Module:
         return build_model(self.task, self.alpha, self.cfg.bn_momentum)
 
-    def train_members(self, role: str, data: SegData, count: int, reference: bool) -> list[Member]:
+    def train_members(self, role: str, data: SegData | Callable[[], Objective], count: int,
+                      reference: bool) -> list[Member]:
         """Train ``count`` models on ``data`` (or load them if trained before with the same settings).
+
+        ``data``: a labeled set (the paper's supervised training) or a factory of a fresh
+        :class:`~imlib.engine.Objective` per model (the semi-supervised baselines).
 
         ``reference``: the models depend only on data and training settings (LDT/ALDT/FDT/AFDT), not
         on the method's own options, so other methods can reuse them.
@@ -86,7 +91,7 @@ class Context:
                 members.append(Member(f"{role}-{i}", model, ck["val"], ck["test"], ck["best_epoch"],
                                       ck["seconds"], ck["history"], cached=True, checkpoint=str(final)))
                 continue
-            res = train_model(self.build, data, self.ds.val, self.task, self.settings,
+            res = train_model(self.build, data() if callable(data) else data, self.ds.val, self.task, self.settings,
                               member_seed(self.cfg.seed, role, i), self.device, checkpoint=partial,
                               desc=f"{self.cfg.dataset} {role}-{i}")
             model.load_state_dict(res.state)

@@ -106,11 +106,16 @@ class LightUNet(nn.Module):
             skips.append(skip)
         return skips + [self.bottleneck(x)]
 
-    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+    def decode_features(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """The decoder's last feature map, before the 1x1 head (U2PL's representation head reads it)."""
         *skips, x = features
         for dec, skip in zip(self.decoders, reversed(skips)):
             x = dec(x, skip)
-        return self.head(x).float()
+        return x
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Logits from a (possibly perturbed) feature list of :meth:`encode` (UniMatch, CrossMatch)."""
+        return self.head(self.decode_features(features)).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))

@@ -1,0 +1,94 @@
+"""iMAS, instance-specific model-adaptive supervision (Zhao et al., CVPR 2023).
+
+An EMA teacher (0.996, parameters and BN statistics) labels the weak view. Per image, a *hardness*
+score in [0, 1] (larger = easier, the official naming) is the class-weighted IoU between the student's
+and the teacher's discrete predictions, computed both ways (weights = class pixel frequency of the
+one side, background ignored) and each times that side's fraction of confident pixels; the mean of
+the two. It drives
+
+* the intensity augmentation: two RandAugment-like operations, blended with the weak image by the
+  hardness (easy images get the full distortion);
+* CutMix: triggered with probability = mean hardness, the hardest image mixed with the easiest;
+* the loss: per-image mean of the confident-pixel loss, times the hardness.
+
+L = L_sup + lambda (L_strong + L_cutmix) / 2, lambda = 3, tau = 0.7 (the Cityscapes configuration).
+For binary and multi-label tasks the "classes" of the IoU are the channels' foregrounds.
+"""
+from __future__ import annotations
+
+import torch
+
+from imlib.losses import activate, pixel_loss
+from imlib.semi.objective import MeanTeacherObjective
+from imlib.semi.pseudo import label_and_confidence
+from imlib.semi.views import cutmix_boxes, mix, random_intensity
+
+
+def _one_hot_maps(labels: torch.Tensor, task) -> torch.Tensor:
+    """(B, L, H, W) labels -> (B, K, H, W) bool maps of the classes hardness compares (background
+    class 0 left out for multi-class; each channel's foreground otherwise)."""
+    if task.kind == "multiclass":
+        k = torch.arange(1, task.num_outputs, device=labels.device).view(1, -1, 1, 1)
+        return labels == k
+    return labels.bool()
+
+
+def hardness(student_probs: torch.Tensor, teacher_probs: torch.Tensor, task, tau: float) -> torch.Tensor:
+    """Per-image agreement score (B,), 1 = identical confident predictions, 0 = none in common."""
+    ls, cs = label_and_confidence(student_probs, task)
+    lt, ct = label_and_confidence(teacher_probs, task)
+    ms, mt = _one_hot_maps(ls, task), _one_hot_maps(lt, task)
+    inter = (ms & mt).flatten(2).sum(-1).float()
+    union = (ms | mt).flatten(2).sum(-1).float()
+    iou = torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+    def weighted(freq_map: torch.Tensor) -> torch.Tensor:
+        freq = freq_map.flatten(2).sum(-1).float()
+        w = freq / freq.sum(1, keepdim=True).clamp_min(1)
+        empty = freq.sum(1) == 0  # no foreground at all on this side: plain mean
+        return torch.where(empty, iou.mean(1), (w * iou).sum(1))
+
+    conf_s = (cs >= tau).flatten(1).float().mean(1)
+    conf_t = (ct >= tau).flatten(1).float().mean(1)
+    return (weighted(mt) * conf_t + weighted(ms) * conf_s) / 2
+
+
+def per_image_loss(logits, target, confident, task) -> torch.Tensor:
+    """Mean confident-pixel loss of each image (B,), normalised by all its pixels."""
+    return (pixel_loss(logits, target, task) * confident).flatten(1).mean(1)
+
+
+class IMAS(MeanTeacherObjective):
+    DEFAULTS = {"tau": 0.7, "ema": 0.996, "unsup_weight": 3.0, "n_ops": 2, "cutmix_area": (0.1, 0.9)}
+    WHY = {"tau": "published for Cityscapes, the only non-VOC configuration", "ema": "published",
+           "unsup_weight": "published for Cityscapes", "n_ops": "published (2 operations per image)",
+           "cutmix_area": "published box-area range"}
+
+    def loss(self, model, step, total_steps):
+        o, task = self.opt, self.task
+        xl, yl = self.labeled_batch()
+        xu = self.unlabeled_batch()
+        ps = activate(self.predict_eval(model, xu), task)
+        with torch.no_grad():
+            self.teacher.eval()
+            pt = activate(self.teacher(xu).float(), task)
+        h = hardness(ps, pt, task, o["tau"])
+        lab, conf = label_and_confidence(pt, task)
+        distorted = random_intensity(xu, self.gen, o["n_ops"]).float()
+        xs = (h.view(-1, 1, 1, 1) * distorted + (1 - h.view(-1, 1, 1, 1)) * xu.float()).round().to(torch.uint8)
+        # adaptive CutMix: hardest with easiest, triggered with probability mean(h)
+        order = h.argsort()
+        partner = torch.empty_like(order)
+        partner[order] = order.flip(0)
+        trigger = torch.rand((), generator=self.gen, device=xu.device) < h.mean()
+        box = cutmix_boxes(len(xu), xu.shape[-2], xu.shape[-1], self.gen, xu.device, area=o["cutmix_area"],
+                           apply=trigger.expand(len(xu)))
+        xc = mix(xs, xs[partner], box)
+        lab_c, conf_c = mix(lab, lab[partner], box), mix(conf, conf[partner], box)
+        n = len(xu)
+        logits_l, _, logits_s, logits_c = model(torch.cat([xl, xu, xs, xc])).split([len(xl), n, n, n])
+        loss_x = self.supervised(logits_l, yl)
+        loss_s = (per_image_loss(logits_s, lab, conf >= o["tau"], task) * h).mean()
+        loss_c = (per_image_loss(logits_c, lab_c, conf_c >= o["tau"], task) * h).mean()
+        loss_u = (loss_s + loss_c) / 2
+        return loss_x + o["unsup_weight"] * loss_u, {"sup": loss_x, "unsup": loss_u, "hardness": h.mean()}

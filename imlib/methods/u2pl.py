@@ -1,0 +1,196 @@
+"""U2PL, using unreliable pseudo-labels (Wang et al., CVPR 2022).
+
+A mean teacher (EMA 0.99 of the parameters; copied from the student when the unlabeled phase starts
+after ``sup_only_fraction`` of training) labels the unlabeled batch, which is CutMix-ed (p 0.5, image
+i with image i + 1). Two unlabeled terms:
+
+* L_u: the pseudo-label loss without the most uncertain pixels: those whose teacher entropy is in the
+  top alpha_t, alpha_t = (100 - drop_percent) % x (1 - t / T), i.e. 20 % at the start, 0 % at the end,
+  rescaled by (all pixels / kept pixels);
+* L_c: a contrastive loss on a representation head (conv-BN-ReLU-conv on the decoder's last features,
+  pooled to stride 4; its parameters live with the method, the U-Net's count is unchanged). Per class
+  c: anchors are student features of pixels labeled c (ground truth or pseudo-label) whose teacher
+  entropy is in the lowest ``low_entropy`` % and with prob(c) > 0.3; the positive is the mean teacher
+  feature of c; negatives are teacher features of *unreliable* unlabeled pixels (entropy in the top
+  alpha_t) for which c ranks ``low_rank``..``high_rank`` - 1 among the classes, and of labeled pixels
+  where c is in the top ``low_rank`` but is not the truth, kept in a per-class FIFO memory bank.
+  InfoNCE with cosine similarity / temperature 0.5, 256 anchors, 50 negatives each.
+
+L = L_sup + L_u + L_c. ``low_rank`` is capped at K - 1 so that every class can have negatives; binary
+and multi-label channels are two-class problems with their own banks.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from imlib.losses import activate, pixel_loss
+from imlib.semi.memory_bank import MemoryBank
+from imlib.semi.objective import SemiObjective
+from imlib.semi.pseudo import class_groups, entropy, label_and_confidence
+from imlib.semi.teacher import ema_update, make_teacher
+from imlib.semi.views import mix
+
+
+def unreliable_fraction(progress: float, drop_percent: float = 80.0) -> float:
+    """alpha_t as a fraction: (100 - drop_percent) / 100 x (1 - t / T)."""
+    return (100.0 - drop_percent) / 100.0 * (1.0 - min(max(progress, 0.0), 1.0))
+
+
+def reliable_mask(ent: torch.Tensor, fraction: float) -> torch.Tensor:
+    """True except for the ``fraction`` of pixels with the highest entropy."""
+    if fraction <= 0:
+        return torch.ones_like(ent, dtype=torch.bool)
+    thresh = torch.quantile(ent.flatten().float(), 1.0 - fraction)
+    return ent < thresh
+
+
+class RepresentationHead(nn.Sequential):
+    """U2PL's projection head for the small U-Net: conv3x3-BN-ReLU-conv1x1 on features pooled to ``stride``."""
+
+    def __init__(self, c_in: int, dim: int, stride: int):
+        super().__init__(nn.AvgPool2d(stride), nn.Conv2d(c_in, dim, 3, padding=1, bias=False), nn.BatchNorm2d(dim),
+                         nn.ReLU(inplace=True), nn.Conv2d(dim, dim, 1))
+
+
+def forward_with_representation(model, head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if not hasattr(model, "decode_features"):
+        raise TypeError(f"U2PL needs a model with encode/decode_features/head, got {type(model).__name__}")
+    feats = model.decode_features(model.encode(x))
+    return model.head(feats).float(), head(feats).float()
+
+
+def contrastive_loss(rep_s, rep_t, labels, probs, low, high, n_labeled, bank: MemoryBank, bank_offset: int,
+                     gen: torch.Generator, o: dict) -> torch.Tensor | None:
+    """U2PL's L_c for one class group. rep_*: (N, D, h, w); labels (N, h, w) long (-1 = ignore);
+    probs (N, K, h, w) teacher; low/high (N, h, w) bool (reliable anchors / unreliable negatives)."""
+    n, k = probs.shape[:2]
+    dev = rep_s.device
+    rep_s = rep_s.permute(0, 2, 3, 1)
+    rep_t = rep_t.permute(0, 2, 3, 1).detach()
+    rank = probs.argsort(1, descending=True).argsort(1)  # rank[:, c] = position of class c
+    labeled = (torch.arange(n, device=dev) < n_labeled).view(-1, 1, 1)
+    valid = labels >= 0
+    low_rank, high_rank = min(o["low_rank"], k - 1), o["high_rank"]
+    losses = []
+    for c in range(k):
+        is_c = (labels == c) & valid
+        rc = rank[:, c]
+        negatives = ((labeled & valid & (rc < low_rank) & ~is_c)
+                     | (~labeled & high & (rc >= low_rank) & (rc < high_rank)))
+        bank.push(bank_offset + c, rep_t[negatives])
+        anchors = rep_s[is_c & low & (probs[:, c] > o["prob_threshold"])]
+        negs = bank.get(bank_offset + c)
+        if len(anchors) == 0 or len(negs) == 0:
+            continue
+        positive = rep_t[is_c].mean(0)
+        q = anchors[torch.randint(len(anchors), (o["queries"],), generator=gen, device=dev)]
+        nk = negs[torch.randint(len(negs), (o["queries"], o["negatives"]), generator=gen, device=dev)]
+        keys = torch.cat([positive.expand(o["queries"], 1, -1), nk.to(q.dtype)], 1)
+        logits = F.cosine_similarity(q[:, None], keys, dim=-1) / o["temperature"]
+        losses.append(F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=dev)))
+    return torch.stack(losses).mean() if losses else None
+
+
+class U2PL(SemiObjective):
+    DEFAULTS = {"ema": 0.99, "drop_percent": 80.0, "low_entropy": 20.0, "low_rank": 3, "high_rank": 20,
+                "prob_threshold": 0.3, "temperature": 0.5, "queries": 256, "negatives": 50,
+                "bank_size": 30000, "bank_size_background": 50000, "rep_dim": 64, "rep_stride": 4,
+                "contrast_weight": 1.0, "cutmix_p": 0.5, "sup_only_fraction": 0.05}
+    WHY = {"ema": "published", "drop_percent": "published: 20 % -> 0 % of pixels dropped",
+           "low_entropy": "published anchor percentile", "low_rank": "published (capped at K - 1)",
+           "high_rank": "published", "prob_threshold": "published anchor probability",
+           "temperature": "published", "queries": "published", "negatives": "published",
+           "bank_size": "published", "bank_size_background": "published (class 0)",
+           "rep_dim": "256 in U2PL for a 256-channel decoder; 64 for a U-Net whose last decoder has 8-16",
+           "rep_stride": "the stride of U2PL's representation (DeepLabV3+ decoder at 1/4)",
+           "contrast_weight": "published", "cutmix_p": "published",
+           "sup_only_fraction": "U2PL trains 1 of 200 epochs supervised-only; a from-scratch teacher "
+                                "needs longer to be better than chance"}
+
+    def bind(self, model, device, seed):
+        super().bind(model, device, seed)
+        o = self.opt
+        c_in = model.head.in_channels
+        self.head = RepresentationHead(c_in, o["rep_dim"], o["rep_stride"]).to(self.device)
+        self.teacher, self.teacher_head = make_teacher(model), make_teacher(self.head)
+        self.started = False
+        groups = 1 if self.task.kind == "multiclass" else self.task.num_outputs
+        per_group = self.task.num_outputs if self.task.kind == "multiclass" else 2
+        caps = [o["bank_size_background"] if c == 0 else o["bank_size"] for c in range(per_group)] * groups
+        self.bank = MemoryBank(groups * per_group, o["rep_dim"], caps, self.device)
+
+    def parameters(self):
+        return list(self.head.parameters())
+
+    def loss(self, model, step, total_steps):
+        o, task = self.opt, self.task
+        xl, yl = self.labeled_batch()
+        if step < int(o["sup_only_fraction"] * total_steps):
+            loss_x = self.supervised(model(xl), yl)
+            zero = loss_x.detach() * 0
+            return loss_x, {"sup": loss_x, "unsup": zero, "contrast": zero}
+        if not self.started:  # the teacher starts as a copy of the student
+            self.teacher.load_state_dict(model.state_dict())
+            self.teacher_head.load_state_dict(self.head.state_dict())
+            self.started = True
+        xu = self.unlabeled_batch()
+        with torch.no_grad():
+            self.teacher.eval()
+            pu = activate(self.teacher(xu).float(), task)
+        box = self.boxes(xu, p=o["cutmix_p"])
+        xu, pu = mix(xu, xu.roll(1, 0), box), mix(pu, pu.roll(1, 0), box)
+        lab_u, _ = label_and_confidence(pu, task)
+        nl = len(xl)
+        x = torch.cat([xl, xu])
+        logits, rep = forward_with_representation(model, self.head, x)
+        with torch.no_grad():  # U2PL's teacher forward in train mode (its BN statistics follow the data)
+            self.teacher.train()
+            self.teacher_head.train()
+            t_logits, t_rep = forward_with_representation(self.teacher, self.teacher_head, x)
+            self.teacher_head.eval()
+        loss_x = self.supervised(logits[:nl], yl)
+        frac = unreliable_fraction(step / total_steps, o["drop_percent"])
+        keep = reliable_mask(entropy(pu, task), frac)
+        loss_u = (pixel_loss(logits[nl:], lab_u, task) * keep).sum() / keep.numel()
+        loss_c = self.contrast(rep, t_rep, torch.cat([yl, lab_u]), activate(t_logits, task), nl, frac)
+        return loss_x + loss_u + o["contrast_weight"] * loss_c, {"sup": loss_x, "unsup": loss_u, "contrast": loss_c}
+
+    def contrast(self, rep, t_rep, labels, t_probs, nl, frac) -> torch.Tensor:
+        o, task, s = self.opt, self.task, self.opt["rep_stride"]
+        h, w = rep.shape[-2:]
+        probs = F.adaptive_avg_pool2d(t_probs, (h, w))
+        lab = labels[:, :, s // 2::s, s // 2::s][..., :h, :w].long()
+        lab = torch.where(lab == task.ignore_index, -1, lab)
+        terms = []
+        for g, gp in enumerate(class_groups(probs, task)):
+            ent = -(gp * gp.clamp_min(1e-12).log()).sum(1)
+            ent_u = ent[nl:]
+            low = ent <= torch.quantile(ent_u.flatten(), o["low_entropy"] / 100)
+            high = (ent >= torch.quantile(ent_u.flatten(), 1 - frac)) if frac > 0 else torch.zeros_like(low)
+            low[:nl] = True
+            term = contrastive_loss(rep, t_rep, lab[:, 0 if task.kind == "multiclass" else g], gp, low, high, nl,
+                                    self.bank, g * gp.shape[1], self.gen, o)
+            if term is not None:
+                terms.append(term)
+        return torch.stack(terms).mean() if terms else rep.sum() * 0
+
+    def after_step(self, model, step):
+        if self.started:
+            ema_update(self.teacher, model, step, self.opt["ema"], buffers=False)
+            ema_update(self.teacher_head, self.head, step, self.opt["ema"], buffers=False)
+
+    def eval_model(self, model):
+        return self.teacher if self.started else model
+
+    def extra_state(self):
+        return {"teacher": self.teacher.state_dict(), "teacher_head": self.teacher_head.state_dict(),
+                "head": self.head.state_dict(), "started": self.started, "bank": self.bank.state_dict()}
+
+    def load_extra_state(self, state):
+        self.teacher.load_state_dict(state["teacher"])
+        self.teacher_head.load_state_dict(state["teacher_head"])
+        self.head.load_state_dict(state["head"])
+        self.started = bool(state["started"])
+        self.bank.load_state_dict(state["bank"])

@@ -1,0 +1,131 @@
+"""The training objective every semi-supervised baseline builds on.
+
+A step sees a labeled batch and an unlabeled batch of the same size (plus, for CutMix, a second
+unlabeled "partner" batch drawn from its own shuffle, as UniMatch's second loader), both as weak
+views. An epoch is one pass over the unlabeled set (UniMatch, U2PL, iMAS) unless the preset fixes the
+steps per epoch. Every method supervises the labeled batch with the paper's task loss, so that the
+comparison with LDT/IM isolates what the method does with the unlabeled images.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from imlib.data import SegData
+from imlib.data.task import Task
+from imlib.engine import Objective, _BatchStream
+from imlib.losses import activate, task_loss
+from imlib.semi.pseudo import label_and_confidence
+from imlib.semi.teacher import ema_update, make_teacher
+from imlib.semi.views import cutmix_boxes, strong_view, weak_view
+
+
+class SemiObjective(Objective):
+    """Labeled/unlabeled batches, weak and strong views, a device generator, and resumable state.
+
+    Subclasses set ``DEFAULTS`` (their hyperparameters; ``options`` may override any of them and
+    nothing else) and implement :meth:`loss`.
+    """
+
+    DEFAULTS: dict[str, Any] = {}
+
+    def __init__(self, labeled: SegData, unlabeled: torch.Tensor, task: Task, batch_size: int,
+                 options: dict[str, Any] | None = None):
+        if len(labeled) == 0:
+            raise ValueError(f"{type(self).__name__}: the labeled set is empty")
+        if len(unlabeled) == 0:
+            raise ValueError(f"{type(self).__name__}: the unlabeled set is empty")
+        options = dict(options or {})
+        unknown = set(options) - set(self.DEFAULTS)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown options {sorted(unknown)}; "
+                             f"known: {sorted(self.DEFAULTS)}")
+        self.opt = {**self.DEFAULTS, **options}
+        self.labeled, self.unlabeled, self.task, self.batch_size = labeled, unlabeled, task, batch_size
+
+    # --- set-up and state -----------------------------------------------------------------------
+
+    def epoch_size(self) -> int:
+        return len(self.unlabeled)
+
+    def bind(self, model: nn.Module, device: torch.device, seed: int) -> None:
+        self.device = self.unlabeled.device
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.streams = {"labeled": _BatchStream(len(self.labeled), seed),
+                        "unlabeled": _BatchStream(len(self.unlabeled), seed + 1),
+                        "partner": _BatchStream(len(self.unlabeled), seed + 2)}
+
+    def extra_state(self) -> dict:
+        """Method state beyond streams and generator (teacher, memory bank...)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "streams": {k: s.state() for k, s in self.streams.items()},
+                "extra": self.extra_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"].cpu())  # map_location may have moved it
+        for k, s in self.streams.items():
+            s.load(state["streams"][k])
+        self.load_extra_state(state["extra"])
+
+    # --- batches and views ----------------------------------------------------------------------
+
+    def labeled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = self.streams["labeled"].next(self.batch_size).to(self.device)
+        return weak_view(self.labeled.images[idx], self.labeled.labels[idx], self.task.augment.free_rotation,
+                         self.gen)
+
+    def unlabeled_batch(self, stream: str = "unlabeled") -> torch.Tensor:
+        idx = self.streams[stream].next(self.batch_size).to(self.device)
+        return weak_view(self.unlabeled[idx], None, self.task.augment.free_rotation, self.gen)[0]
+
+    def strong(self, images: torch.Tensor) -> torch.Tensor:
+        return strong_view(images, self.gen)
+
+    def boxes(self, images: torch.Tensor, **kwargs) -> torch.Tensor:
+        return cutmix_boxes(images.shape[0], images.shape[-2], images.shape[-1], self.gen, images.device, **kwargs)
+
+    # --- predictions and losses -----------------------------------------------------------------
+
+    def pseudo(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pseudo-label, confidence) from logits, detached."""
+        return label_and_confidence(activate(logits.detach().float(), self.task), self.task)
+
+    @torch.no_grad()
+    def predict_eval(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """Logits of an eval-mode forward that leaves the model in the mode it was in."""
+        was = model.training
+        model.eval()
+        out = model(images)
+        model.train(was)
+        return out.float()
+
+    def supervised(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return task_loss(logits, labels, self.task)
+
+
+class MeanTeacherObjective(SemiObjective):
+    """A semi-supervised objective with an EMA teacher (``opt["ema"]``; parameters and BN statistics)
+    that labels the unlabeled images and is the network validated and kept (iMAS, FPL)."""
+
+    def bind(self, model: nn.Module, device: torch.device, seed: int) -> None:
+        super().bind(model, device, seed)
+        self.teacher = make_teacher(model)
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        ema_update(self.teacher, model, step, self.opt["ema"], buffers=True)
+
+    def eval_model(self, model: nn.Module) -> nn.Module:
+        return self.teacher
+
+    def extra_state(self) -> dict:
+        return {"teacher": self.teacher.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.teacher.load_state_dict(state["teacher"])
