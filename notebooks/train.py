@@ -41,7 +41,7 @@ if importlib.util.find_spec("imlib") is None:
 # %% tags=["parameters"]
 study = "b"
 dataset = "synthetic-lesion"  # or synthetic-cells, synthetic-scenes
-method = "ldt"  # ldt, aldt, fdt, afdt, me, im
+method = "ldt"  # ldt, aldt, fdt, afdt, fixmatch, fpl, crossmatch, imas, u2pl, unimatch, me, im
 seed = 0
 labeled_fraction = 0.1
 preset = "smoke"  # smoke (CPU minutes) or paper (GPU, the paper's protocol)

@@ -1,7 +1,7 @@
 """Study B's semi-supervised baselines, trained from scratch on the paper's U-Net.
 
 Each baseline is an :class:`~imlib.engine.Objective` in its own module (fixmatch, unimatch,
-crossmatch, fpl, imas, u2pl) over the shared pieces of :mod:`imlib.semi`; this module trains
+crossmatch, fpl, imas, u2pl) over the shared pieces of ``imlib.semi``; this module trains
 ``cfg.ssl_models`` models of one of them and ranks them on validation like the references.
 Hyperparameters: each class's ``DEFAULTS`` (the book lists them with the reasons); any of them can
 be overridden with ``extra={"options": {...}}``.

@@ -26,7 +26,7 @@ class SemiObjective(Objective):
     """Labeled/unlabeled batches, weak and strong views, a device generator, and resumable state.
 
     Subclasses set ``DEFAULTS`` (their hyperparameters; ``options`` may override any of them and
-    nothing else) and implement :meth:`loss`.
+    nothing else) and implement ``loss``.
     """
 
     DEFAULTS: dict[str, Any] = {}
