@@ -126,14 +126,33 @@ def generation_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _device(record: dict) -> str:
+    d = record["environment"]["device"]
+    return f"{d['type']} ({d['name']})" if d.get("name") else d["type"]
+
+
 def provenance_frame(records: list[dict]) -> pd.DataFrame:
     """Where every run came from: preset, dataset (real or synthetic), seed, device, commit, time."""
     return pd.DataFrame([{
         "run": r["run_id"], "preset": r["config"]["preset"], "dataset": r["dataset"]["name"],
         "data": "synthetic stand-in for " + r["dataset"]["stands_in_for"] if r["dataset"]["synthetic"] else "real",
-        "seed": r["config"]["seed"], "device": r["environment"]["device"].get("name") or r["environment"]["device"]["type"],
+        "seed": r["config"]["seed"], "device": _device(r),
         "commit": r["environment"]["git_commit"][:12], "minutes": round(r["timing"]["total_s"] / 60, 1),
         "created": r["created"]} for r in records])
+
+
+def provenance_summary(records: list[dict]) -> pd.DataFrame:
+    """:func:`provenance_frame` condensed to one row per dataset, preset, device and commit: which
+    methods and seeds ran there and their total compute time."""
+    runs = provenance_frame(records)
+    if runs.empty:
+        return runs
+    runs["method"] = [r["config"]["method"] for r in records]
+    keys = ["dataset", "data", "preset", "device", "commit"]
+    return (runs.groupby(keys, sort=True)
+            .agg(runs=("run", "size"), methods=("method", lambda m: ", ".join(sorted(set(m)))),
+                 seeds=("seed", lambda x: ", ".join(str(v) for v in sorted(set(x)))), minutes=("minutes", "sum"))
+            .reset_index().round({"minutes": 1}))
 
 
 def reported_study_a(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:

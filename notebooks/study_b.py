@@ -63,8 +63,12 @@ tables.format_study_b(comparison)
 # %% [markdown]
 # ## Where the numbers come from
 
+# %% [markdown]
+# One row per dataset, preset, device and commit (each run's own record has the details: packages, timings, the
+# configuration).
+
 # %%
-tables.provenance_frame(records)
+tables.provenance_summary(records).style.hide(axis="index").format(precision=1)
 
 # %% [markdown]
 # ## How the semi-supervised baselines were set up

@@ -123,6 +123,12 @@ def test_records_table_and_cli(work, tmp_path, capsys):
     row = comp[(comp.method == "ldt") & (comp.paper_dataset == "isic2018")].iloc[0]
     assert row.synthetic and row.delta is None and row.reported == 67.1
     assert row.reproduced == pytest.approx(rec["result"]["test"]["iou"] * 100)
+    other = {**rec, "run_id": "x", "config": {**rec["config"], "method": "im", "seed": 3},
+             "timing": {**rec["timing"], "total_s": 60.0}}
+    summary = tables.provenance_summary([rec, other])
+    assert len(summary) == 1 and summary.runs[0] == 2 and summary.methods[0] == "im, ldt"
+    assert summary.seeds[0] == "0, 3" and summary.data[0] == "synthetic stand-in for isic2018"
+    assert summary.device[0].startswith("cpu")
 
 
 def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
