@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 import time
 from pathlib import Path
@@ -73,7 +74,10 @@ def cmd_batch(a) -> int:
 def cmd_table(a) -> int:
     from imlib import results, tables
 
-    comp = tables.study_b_comparison(results.load_records(a.results_dir))
+    records = results.load_records(a.results_dir)
+    comp = tables.study_b_comparison(records)
+    outside = sorted({r["dataset"]["name"] for r in records
+                      if (r["dataset"].get("stands_in_for") or r["dataset"]["name"]) not in tables.STUDY_B_COLUMNS})
     if a.preset:
         comp = comp[comp.preset.isna() | (comp.preset == a.preset)]
     wide = tables.format_study_b(comp)
@@ -83,6 +87,22 @@ def cmd_table(a) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     comp.to_csv(out, index=False)
     print(f"\n† synthetic stand-in: a check of the code, not a reproduction of the paper's number. Table: {out}")
+    if outside:
+        print(f"not in this table (not one of the paper's datasets): runs on {', '.join(outside)}")
+    return 0
+
+
+def cmd_prepare(a) -> int:
+    from imlib.data.folder import prepare_folder
+
+    if a.dataset != "folder":
+        raise ValueError(f"prepare {a.dataset!r}: only 'folder' (your own data) is available so far")
+    dst = prepare_folder(a.src, a.name, dst=a.dst or Path(a.prepared_dir) / a.name, kind=a.kind, size=a.size,
+                         labeled_fraction=a.labeled_fraction, val_fraction=a.val_fraction,
+                         test_fraction=a.test_fraction, seed=a.seed, splits_dir=a.splits_dir)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    print(f"{a.name}: {manifest['kind']}, classes {manifest['class_names']}, {manifest['size']} px, "
+          f"split {manifest['splits']} -> {dst}")
     return 0
 
 
@@ -115,6 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)
     tb.set_defaults(func=cmd_table)
+    pr = sub.add_parser("prepare", help="validate and prepare a real dataset (so far: 'folder', your own data)")
+    pr.add_argument("dataset", choices=["folder"])
+    pr.add_argument("--src", required=True, help="folder with images/, masks/ and optionally unlabeled/")
+    pr.add_argument("--name", required=True, help="the dataset's name for `imlib train --dataset`")
+    pr.add_argument("--dst", default=None, help="default: <prepared-dir>/<name>")
+    pr.add_argument("--prepared-dir", default="data/prepared")
+    pr.add_argument("--splits-dir", default="data/splits")
+    pr.add_argument("--kind", default=None, choices=["binary", "multiclass", "multilabel"], help="default: inferred")
+    pr.add_argument("--size", type=int, default=256)
+    pr.add_argument("--labeled-fraction", type=float, default=0.1)
+    pr.add_argument("--val-fraction", type=float, default=0.1)
+    pr.add_argument("--test-fraction", type=float, default=0.2)
+    pr.add_argument("--seed", type=int, default=42)
+    pr.set_defaults(func=cmd_prepare)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:

@@ -59,6 +59,7 @@ class RunConfig:
     im_filter: bool | None = None  # None: the paper's (on for binary tasks only)
     # where things go
     results_dir: str = "data/results"
+    prepared_dir: str = "data/prepared"  # datasets prepared by ``imlib prepare``
     work_dir: str = "data/work"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -92,7 +93,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # fields that do not change what a model learns (left out of cache keys)
-NON_SEMANTIC = {"study", "method", "preset", "device", "amp", "results_dir", "work_dir"}
+NON_SEMANTIC = {"study", "method", "preset", "device", "amp", "results_dir", "work_dir", "prepared_dir"}
 
 
 def make_config(preset: str = "smoke", **overrides: Any) -> RunConfig:

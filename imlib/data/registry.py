@@ -1,7 +1,12 @@
-"""Dataset names -> loaders. Synthetic tasks are generated in memory; real datasets (later) are read
-from ``data/prepared/<name>``."""
+"""Dataset names -> loaders. Synthetic tasks are generated in memory; any other name is a dataset
+prepared by ``imlib prepare`` under ``cfg.prepared_dir/<name>`` (see :mod:`imlib.data.folder`)."""
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from imlib.config import RunConfig
@@ -32,9 +37,53 @@ def labeled_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, tor
     return perm[:k].sort().values, perm[k:].sort().values
 
 
+def prepared_path(cfg: RunConfig) -> Path:
+    """``cfg.prepared_dir/<dataset>``; a relative folder is looked up from the working directory, then
+    from the project root (notebooks run in notebooks/)."""
+    base = Path(cfg.prepared_dir)
+    if not base.is_absolute() and not (base / cfg.dataset).exists():
+        base = Path(__file__).resolve().parents[2] / base
+    return base / cfg.dataset
+
+
+def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
+    """A dataset written by ``imlib prepare``: its splits as prepared (the labeled fraction is part of
+    the prepared split, so a different ``labeled_fraction`` is an error, not a silent re-split)."""
+    folder = prepared_path(cfg)
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise ValueError(f"unknown dataset {cfg.dataset!r}: not synthetic ({', '.join(DATASETS)}) and no prepared "
+                         f"dataset at {folder} (run `imlib prepare folder --src ... --name {cfg.dataset}`)")
+    manifest = json.loads(manifest_path.read_text())
+    if abs(manifest["labeled_fraction"] - cfg.labeled_fraction) > 1e-9:
+        raise ValueError(f"{manifest_path}: prepared with labeled_fraction {manifest['labeled_fraction']}, the run "
+                         f"asks for {cfg.labeled_fraction}; prepare it again with --labeled-fraction")
+    parts = {}
+    for name in ("labeled", "unlabeled", "val", "test"):
+        with np.load(folder / f"{name}.npz") as z:
+            parts[name] = SegData(torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]))
+    kind = manifest["kind"]
+    names = tuple(manifest["class_names"])
+    # multi-label channels named as HeLa's get its cell-count metric and position handling
+    channel = {n: names.index(n) for n in ("alive", "dead", "position") if kind == "multilabel" and n in names}
+    task = Task(kind, manifest["in_channels"], len(names), names, alive_channel=channel.get("alive"),
+                dead_channel=channel.get("dead"), position_channel=channel.get("position"),
+                augment=AugmentConfig(free_rotation=manifest.get("free_rotation", True)))
+    train = SegData.cat([parts["labeled"], parts["unlabeled"]])
+    n_lab = len(parts["labeled"])
+    return Dataset(
+        name=cfg.dataset, task=task, default_alpha=1.0, synthetic=False, stands_in_for=None,
+        train=train.to(device), labeled_idx=torch.arange(n_lab), unlabeled_idx=torch.arange(n_lab, len(train)),
+        val=parts["val"].to(device), test=parts["test"].to(device),
+        provenance={"source": manifest["source"], "prepared": str(folder), "kind": kind, "size": manifest["size"],
+                    "splits": manifest["splits"], "seed": manifest["seed"],
+                    "data_version": hashlib.sha256(manifest_path.read_bytes()).hexdigest()[:16]},
+    )
+
+
 def load_dataset(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
     if cfg.dataset not in SYNTHETIC_TASKS:
-        raise ValueError(f"unknown dataset {cfg.dataset!r}; available: {', '.join(DATASETS)}")
+        return load_prepared(cfg, device)
     task, alpha, stands_in = SYNTHETIC_TASKS[cfg.dataset]
     s = cfg.image_size
     # disjoint seeds per split so val/test never repeat a training image
@@ -47,5 +96,5 @@ def load_dataset(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
         val=SegData(*parts["val"]).to(device), test=SegData(*parts["test"]).to(device),
         provenance={"source": "imlib.data.synthetic (procedurally generated)",
                     "generator_version": synthetic.GENERATOR_VERSION, "data_seed": cfg.data_seed,
-                    "image_size": s, "stands_in_for": stands_in},
+                    "image_size": s, "stands_in_for": stands_in, "data_version": synthetic.GENERATOR_VERSION},
     )

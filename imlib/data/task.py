@@ -54,6 +54,8 @@ class Task:
     @property
     def metric(self) -> str:
         """The headline metric of the paper for this kind of task."""
+        if self.kind == "multilabel" and None in (self.position_channel, self.alive_channel, self.dead_channel):
+            return "miou"  # a multi-label task without HeLa's alive/dead/position channels has no cell count
         return {"binary": "iou", "multiclass": "miou", "multilabel": "mcce"}[self.kind]
 
     @property

@@ -20,7 +20,6 @@ from torch import nn
 from imlib.config import RunConfig, config_key
 from imlib.data import Dataset, SegData
 from imlib.data.registry import load_dataset
-from imlib.data.synthetic import GENERATOR_VERSION
 from imlib.engine import TRAINING_VERSION, Objective, TrainSettings, atomic_save, evaluate, pick_device, train_model
 from imlib.models import build_model
 
@@ -81,7 +80,7 @@ class Context:
         members = []
         for i in range(count):
             key = config_key(self.cfg, reference_only=reference, role=role, index=i,
-                             versions=(TRAINING_VERSION, GENERATOR_VERSION if self.ds.synthetic else None))
+                             versions=(TRAINING_VERSION, self.ds.provenance.get("data_version")))
             final = self.models_dir / f"{role}-{i}-{key}.pt"
             partial = final.with_name(final.stem + ".partial.pt")
             model = self.build().to(self.device)
