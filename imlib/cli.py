@@ -95,8 +95,17 @@ def cmd_table(a) -> int:
 def cmd_prepare(a) -> int:
     from imlib.data.folder import prepare_folder
 
-    if a.dataset != "folder":
-        raise ValueError(f"prepare {a.dataset!r}: only 'folder' (your own data) is available so far")
+    if a.dataset == "isic2018":
+        from imlib.data.official import isic2018
+
+        dst = isic2018.prepare(a.src, a.dst or Path(a.prepared_dir) / (a.name or "isic2018"), a.splits_dir,
+                               size=a.size, labeled_fraction=a.labeled_fraction, seed=a.seed,
+                               name=a.name or "isic2018", strict_counts=not a.subset)
+        manifest = json.loads((dst / "manifest.json").read_text())
+        print(f"isic2018: split {manifest['splits']} -> {dst}")
+        return 0
+    if not a.name:
+        raise ValueError("prepare folder: --name is required")
     dst = prepare_folder(a.src, a.name, dst=a.dst or Path(a.prepared_dir) / a.name, kind=a.kind, size=a.size,
                          labeled_fraction=a.labeled_fraction, val_fraction=a.val_fraction,
                          test_fraction=a.test_fraction, seed=a.seed, splits_dir=a.splits_dir)
@@ -135,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)
     tb.set_defaults(func=cmd_table)
-    pr = sub.add_parser("prepare", help="validate and prepare a real dataset (so far: 'folder', your own data)")
-    pr.add_argument("dataset", choices=["folder"])
+    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018'")
+    pr.add_argument("dataset", choices=["folder", "isic2018"])
     pr.add_argument("--src", required=True, help="folder with images/, masks/ and optionally unlabeled/")
-    pr.add_argument("--name", required=True, help="the dataset's name for `imlib train --dataset`")
+    pr.add_argument("--name", default=None, help="the dataset's name for `imlib train --dataset` (folder: required)")
+    pr.add_argument("--subset", action="store_true", help="isic2018: accept fewer images than the official counts")
     pr.add_argument("--dst", default=None, help="default: <prepared-dir>/<name>")
     pr.add_argument("--prepared-dir", default="data/prepared")
     pr.add_argument("--splits-dir", default="data/splits")

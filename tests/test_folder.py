@@ -209,3 +209,49 @@ def test_real_cell_sample_counts_match_the_instances(tmp_path):
                 counted += alive + dead
                 truth += len(np.unique(np.asarray(Image.open(root / "instances" / f"{stem}.png")))) - 1
     assert abs(counted - truth) <= 0.02 * truth
+
+
+# --- ISIC 2018 Task 1 in its official layout ---------------------------------------------------------
+
+def make_isic(root: Path, counts=(10, 2, 3)) -> Path:
+    rng = np.random.default_rng(1)
+    for part, n in zip(("Training", "Validation", "Test"), counts):
+        for i in range(n):
+            stem = f"ISIC_{part[:2]}{i:05d}"
+            _save(root / f"ISIC2018_Task1-2_{part}_Input" / f"{stem}.jpg", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+            m = np.zeros((30, 40), np.uint8)
+            m[5:15, 10:30] = 255
+            _save(root / f"ISIC2018_Task1_{part}_GroundTruth" / f"{stem}_segmentation.png", m)
+        (root / f"ISIC2018_Task1-2_{part}_Input" / "LICENSE.txt").write_text("licence")  # ignored: not an image
+    return root
+
+
+def test_isic2018_official_layout(tmp_path):
+    from imlib.data.official import isic2018
+
+    src = make_isic(tmp_path / "isic")
+    with pytest.raises(DatasetError, match="differ from the official"):
+        isic2018.prepare(src, tmp_path / "prep" / "isic2018", tmp_path / "splits", size=32)
+    dst = isic2018.prepare(src, tmp_path / "prep" / "isic2018", tmp_path / "splits", size=32, strict_counts=False)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    assert manifest["splits"] == {"labeled": 1, "unlabeled": 9, "val": 2, "test": 3}
+    with np.load(dst / "test.npz") as z:
+        assert z["labels"].shape == (3, 1, 32, 32) and set(np.unique(z["labels"])) == {0, 1}
+        assert list(z["stems"]) == ["ISIC_Te00000", "ISIC_Te00001", "ISIC_Te00002"]  # suffix stripped
+    ds = load_dataset(make_config("smoke", dataset="isic2018", prepared_dir=str(tmp_path / "prep")))
+    assert ds.task.kind == "binary" and ds.sizes() == {"labeled": 1, "unlabeled": 9, "val": 2, "test": 3}
+
+
+def test_isic2018_errors_name_the_folder_and_file(tmp_path):
+    from imlib.data.official import isic2018
+
+    src = make_isic(tmp_path / "isic")
+    bad = src / "ISIC2018_Task1_Test_GroundTruth" / "ISIC_Te00001_segmentation.png"
+    bad.rename(bad.with_name("ISIC_Te00001.png"))
+    with pytest.raises(DatasetError, match="ISIC_Te00001.png: expected a ground-truth file named"):
+        isic2018.prepare(src, tmp_path / "p", tmp_path / "s", size=32, strict_counts=False)
+    import shutil
+
+    shutil.rmtree(src / "ISIC2018_Task1-2_Validation_Input")
+    with pytest.raises(DatasetError, match="Validation_Input: missing folder"):
+        isic2018.prepare(src, tmp_path / "p", tmp_path / "s", size=32, strict_counts=False)

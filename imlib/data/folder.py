@@ -236,23 +236,33 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
                 y.append(ignore)
         x = np.stack(x)
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x, np.uint8), np.stack(y).astype(np.uint8)
+        return np.ascontiguousarray(x, np.uint8), np.stack(y).astype(np.uint8), names
 
-    dst_tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
-    dst_tmp.mkdir(parents=True, exist_ok=True)
-    for part in SPLITS:
-        x, y = stack(split[part])
-        np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(split[part]))
     manifest = {
         "format": FORMAT_VERSION, "name": name, "source": str(src.resolve()), "kind": kind,
         "in_channels": in_channels, "class_names": class_names, "size": size, "seed": seed,
         "labeled_fraction": labeled_fraction, "val_fraction": val_fraction, "test_fraction": test_fraction,
         "splits": {k: len(v) for k, v in split.items()},
         "class_ids": (ids if kind == "multiclass" else None),
-        "files": {str(p.relative_to(src)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
-                  for p in sorted(list(images.values()) + list(unlabeled_only.values())
-                                  + [q for m in masks.values() for q in (m.values() if isinstance(m, dict) else [m])])},
+        "files": file_manifest(src, list(images.values()) + list(unlabeled_only.values())
+                               + [q for m in masks.values() for q in (m.values() if isinstance(m, dict) else [m])]),
     }
+    return write_prepared(dst, {part: stack(split[part]) for part in SPLITS}, manifest)
+
+
+def file_manifest(root: Path, paths: list[Path]) -> dict[str, dict]:
+    """Size and SHA-256 of every source file, by path relative to ``root``."""
+    return {str(p.relative_to(root)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in sorted(paths)}
+
+
+def write_prepared(dst: Path, parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]], manifest: dict) -> Path:
+    """Write one ``<split>.npz`` per split and ``manifest.json`` into a temporary folder, then move it into
+    place, so that a prepared dataset is never half-written."""
+    dst = Path(dst)
+    dst_tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
+    dst_tmp.mkdir(parents=True, exist_ok=True)
+    for part, (x, y, names) in parts.items():
+        np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(names))
     (dst_tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if dst.exists():
         import shutil
