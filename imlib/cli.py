@@ -95,14 +95,16 @@ def cmd_table(a) -> int:
 def cmd_prepare(a) -> int:
     from imlib.data.folder import prepare_folder
 
-    if a.dataset == "isic2018":
-        from imlib.data.official import isic2018
+    if a.dataset in ("isic2018", "suim"):
+        import importlib
 
-        dst = isic2018.prepare(a.src, a.dst or Path(a.prepared_dir) / (a.name or "isic2018"), a.splits_dir,
-                               size=a.size, labeled_fraction=a.labeled_fraction, seed=a.seed,
-                               name=a.name or "isic2018", strict_counts=not a.subset)
+        module = importlib.import_module(f"imlib.data.official.{a.dataset}")
+        name = a.name or a.dataset
+        kwargs = {"strict_counts": not a.subset} if a.dataset == "isic2018" else {}
+        dst = module.prepare(a.src, a.dst or Path(a.prepared_dir) / name, a.splits_dir, size=a.size,
+                             labeled_fraction=a.labeled_fraction, seed=a.seed, name=name, **kwargs)
         manifest = json.loads((dst / "manifest.json").read_text())
-        print(f"isic2018: split {manifest['splits']} -> {dst}")
+        print(f"{name}: split {manifest['splits']} -> {dst}")
         return 0
     if not a.name:
         raise ValueError("prepare folder: --name is required")
@@ -144,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)
     tb.set_defaults(func=cmd_table)
-    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018'")
-    pr.add_argument("dataset", choices=["folder", "isic2018"])
+    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', 'suim'")
+    pr.add_argument("dataset", choices=["folder", "isic2018", "suim"])
     pr.add_argument("--src", required=True, help="folder with images/, masks/ and optionally unlabeled/")
     pr.add_argument("--name", default=None, help="the dataset's name for `imlib train --dataset` (folder: required)")
     pr.add_argument("--subset", action="store_true", help="isic2018: accept fewer images than the official counts")

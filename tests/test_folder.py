@@ -255,3 +255,59 @@ def test_isic2018_errors_name_the_folder_and_file(tmp_path):
     shutil.rmtree(src / "ISIC2018_Task1-2_Validation_Input")
     with pytest.raises(DatasetError, match="Validation_Input: missing folder"):
         isic2018.prepare(src, tmp_path / "p", tmp_path / "s", size=32, strict_counts=False)
+
+
+# --- SUIM in its official layout ---------------------------------------------------------------------
+
+SUIM_COLOURS = {1: (0, 0, 0), 2: (0, 0, 255), 4: (0, 255, 255), 7: (255, 255, 0)}
+
+
+def make_suim(root: Path, counts=(12, 3)) -> Path:
+    rng = np.random.default_rng(2)
+    for part, n in zip(("train_val", "TEST"), counts):
+        for i in range(n):
+            stem = f"s{part[:2]}{i}"
+            _save(root / part / "images" / f"{stem}.jpg", rng.integers(0, 255, (300, 360, 3), dtype=np.uint8))
+            rgb = np.zeros((300, 360, 3), np.uint8)
+            rgb[:150] = SUIM_COLOURS[2]
+            rgb[150:, :100] = (250, 250, 5)  # near-yellow: thresholded at 128 -> fish (7)
+            _save(root / part / "masks" / f"{stem}.bmp", rgb)
+    return root
+
+
+def test_suim_official_layout_with_seeded_crops(tmp_path):
+    from imlib.data.official import suim
+
+    src = make_suim(tmp_path / "suim")
+    dst = suim.prepare(src, tmp_path / "prep" / "suim", tmp_path / "splits", size=32)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    assert manifest["splits"] == {"labeled": 1, "unlabeled": 10, "val": 1, "test": 3}
+    with np.load(dst / "unlabeled.npz") as z:
+        assert z["images"].shape == (20, 3, 32, 32)  # two crops per image
+        assert set(np.unique(z["labels"])) <= {1, 2, 7}
+        first = z["images"].copy()
+        assert all(n.endswith(("#0", "#1")) for n in z["stems"])
+    dst = suim.prepare(src, tmp_path / "prep" / "suim", tmp_path / "splits", size=32)  # seeded: identical
+    with np.load(dst / "unlabeled.npz") as z:
+        assert np.array_equal(z["images"], first)
+    ds = load_dataset(make_config("smoke", dataset="suim", prepared_dir=str(tmp_path / "prep")))
+    assert ds.task.kind == "multiclass" and ds.task.num_outputs == 9 and not ds.task.augment.free_rotation
+
+
+def test_suim_square_crops_fit_inside_the_image():
+    import random
+
+    from imlib.data.official.suim import square_crops
+
+    for t, l, side in square_crops(480, 640, 50, random.Random(0)):
+        assert 256 <= side <= 480 and 0 <= t <= 480 - side and 0 <= l <= 640 - side
+
+
+@pytest.mark.skipif(not (SHARED / "suim_test_samples").is_dir(), reason="shared real samples absent")
+def test_real_suim_colour_masks_decode_to_the_papers_class_ids():
+    from imlib.data.official.suim import decode_colour_mask
+
+    root = SHARED / "suim_test_samples"
+    for f in sorted((root / "masks_rgb").glob("*.png")):
+        ids = decode_colour_mask(np.asarray(Image.open(f).convert("RGB")))
+        assert np.array_equal(ids, np.asarray(Image.open(root / "masks" / f.name))), f.name
