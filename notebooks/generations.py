@@ -18,9 +18,11 @@
 #
 # The paper's figure *IM_over_5_Generations*: one unlabeled image, the input with the mask blacked out, the
 # mask and the pseudo-label of every generation, next to the ground truth. Each generation's teachers are the
-# previous generation's best students, so the mask should shrink as they get better. The material comes from
-# a committed run record (`data/results`), which stores masks and pseudo-labels of a few fixed images for
-# every generation.
+# previous generation's best students; in the paper the mask shrinks as they get better. The material comes
+# from a committed run record (`data/results`), which stores masks and pseudo-labels of a few fixed images for
+# every generation. At the `smoke` scale (tiny synthetic images, two generations of briefly trained students)
+# the mask need not shrink, and for a given image it often does not: read the figure as a picture of what IM
+# feeds its students, not as evidence of the paper's trend.
 #
 # > **GPU and Colab.** Every notebook here runs on a CPU at the `smoke` preset in minutes. For the paper's
 # > scale (`preset = "paper"`), open it in Colab with a GPU runtime (*Runtime → Change runtime type → GPU*): the
