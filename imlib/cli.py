@@ -95,7 +95,7 @@ def cmd_table(a) -> int:
 def cmd_prepare(a) -> int:
     from imlib.data.folder import prepare_folder
 
-    if a.dataset in ("isic2018", "suim"):
+    if a.dataset in ("isic2018", "suim", "hela"):
         import importlib
 
         module = importlib.import_module(f"imlib.data.official.{a.dataset}")
@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)
     tb.set_defaults(func=cmd_table)
-    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', 'suim'")
-    pr.add_argument("dataset", choices=["folder", "isic2018", "suim"])
+    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', 'suim', 'hela'")
+    pr.add_argument("dataset", choices=["folder", "isic2018", "suim", "hela"])
     pr.add_argument("--src", required=True, help="folder with images/, masks/ and optionally unlabeled/")
     pr.add_argument("--name", default=None, help="the dataset's name for `imlib train --dataset` (folder: required)")
     pr.add_argument("--subset", action="store_true", help="isic2018: accept fewer images than the official counts")

@@ -311,3 +311,64 @@ def test_real_suim_colour_masks_decode_to_the_papers_class_ids():
     for f in sorted((root / "masks_rgb").glob("*.png")):
         ids = decode_colour_mask(np.asarray(Image.open(f).convert("RGB")))
         assert np.array_equal(ids, np.asarray(Image.open(root / "masks" / f.name))), f.name
+
+
+# --- HeLa in the authors' release layout -------------------------------------------------------------
+
+def make_hela(root: Path, counts=(10, 2, 2), mod_position=True) -> Path:
+    rng = np.random.default_rng(3)
+    for part, n in zip(("train_full", "val", "test"), counts):
+        base = root / "original_data" / part
+        for i in range(n):
+            stem = f"{part}_{i}"
+            _save(base / "brightfield" / f"{stem}.tif", rng.integers(0, 255, (300, 400), dtype=np.uint8))
+            alive = np.zeros((300, 400), np.uint8)
+            alive[50:90, 60:120] = 200  # > 10 -> 1
+            _save(base / "alive" / f"{stem}.png", alive)
+            _save(base / "dead" / f"{stem}.png", np.full((300, 400), 5, np.uint8))  # <= 10 -> 0
+            pos = np.zeros((300, 400), np.uint8)
+            pos[68:72, 88:92] = 255
+            _save(base / ("mod_position" if mod_position else "position") / f"{stem}.png", pos)
+    return root
+
+
+def test_hela_tiles_with_60_percent_overlap():
+    from imlib.data.official.hela import tile_starts
+
+    assert tile_starts(300) == [0, 44] and tile_starts(400) == [0, 100, 144] and tile_starts(256) == [0]
+    starts = tile_starts(1024)
+    assert starts[0] == 0 and starts[-1] == 1024 - 256
+    assert all(b - a <= 256 * 0.4 + 1 for a, b in zip(starts, starts[1:]))  # at least 60 % overlap
+    with pytest.raises(DatasetError, match="smaller than the 256 px crop"):
+        tile_starts(200)
+
+
+def test_hela_split_is_per_image_so_crops_never_straddle_it(tmp_path):
+    from imlib.data.official import hela
+
+    dst = hela.prepare(make_hela(tmp_path / "hela"), tmp_path / "prep" / "hela", tmp_path / "splits")
+    manifest = json.loads((dst / "manifest.json").read_text())
+    assert manifest["splits"] == {"labeled": 1, "unlabeled": 9, "val": 2, "test": 2}
+    assert manifest["crops"] == {"labeled": 6, "unlabeled": 54, "val": 12, "test": 12}
+    images_of = {}
+    for part in ("labeled", "unlabeled"):
+        with np.load(dst / f"{part}.npz") as z:
+            images_of[part] = {str(n).split("@")[0] for n in z["stems"]}
+            if part == "labeled":
+                assert z["images"].shape == (6, 1, 256, 256)
+                lab = z["labels"]
+    assert not images_of["labeled"] & images_of["unlabeled"]
+    assert lab[:, 1].max() == 0 and lab[:, 0].max() == 1  # thresholds at > 10
+    ds = load_dataset(make_config("smoke", dataset="hela", prepared_dir=str(tmp_path / "prep")))
+    assert ds.task.metric == "mcce" and ds.task.position_channel == 2
+
+
+def test_hela_missing_channel_folder(tmp_path):
+    from imlib.data.official import hela
+
+    src = make_hela(tmp_path / "hela", counts=(3, 1, 1), mod_position=False)
+    import shutil
+
+    shutil.rmtree(src / "original_data" / "val" / "dead")
+    with pytest.raises(DatasetError, match=r"val/dead: missing folder"):
+        hela.prepare(src, tmp_path / "p", tmp_path / "s")
