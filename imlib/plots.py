@@ -189,3 +189,18 @@ def comparison_bars(df: pd.DataFrame, value_cols: tuple[str, str], row: str, fac
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def samples_figure(images: np.ndarray, labels: np.ndarray, task: Task, title: str = "") -> plt.Figure:
+    """Images (top row) above their labels (bottom row)."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.0), squeeze=False)
+    for i in range(n):
+        _panel(axes[0, i], image_rgb(images[i]), "")
+        _panel(axes[1, i], label_rgb(labels[i], task), "")
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel("label")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

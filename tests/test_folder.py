@@ -372,3 +372,22 @@ def test_hela_missing_channel_folder(tmp_path):
     shutil.rmtree(src / "original_data" / "val" / "dead")
     with pytest.raises(DatasetError, match=r"val/dead: missing folder"):
         hela.prepare(src, tmp_path / "p", tmp_path / "s")
+
+
+# --- the datasets gallery ----------------------------------------------------------------------------
+
+def test_gallery_lists_prepared_datasets_and_counts_class_pixels(tmp_path):
+    from imlib import gallery
+
+    src = make_folder(tmp_path / "src", kind="multiclass")
+    prepare_folder(src, "mine", dst=tmp_path / "prepared" / "mine", splits_dir=tmp_path / "splits", size=32)
+    names = gallery.available_datasets(tmp_path / "prepared")
+    assert names[-1] == "mine" and "synthetic-lesion" in names
+    ds = load_dataset(make_config("smoke", dataset="mine", prepared_dir=str(tmp_path / "prepared")))
+    freq = gallery.class_frequencies(ds)
+    assert list(freq.index) == ["train", "val", "test"]
+    assert freq["IM"].eq(0).all() and np.allclose(freq.sum(axis=1), 100)
+    # the stripe (2 of 40 rows) resized to 32 rows keeps roughly its share of the pixels
+    assert 2 < freq.loc["train", "class 30"] < 8
+    sizes = gallery.split_sizes(ds)
+    assert sizes.loc[0, "labeled"] == 1 and sizes.loc[0, "data"] == "real" and sizes.loc[0, "image size"] == "32x32"

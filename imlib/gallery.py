@@ -1,0 +1,40 @@
+"""What a dataset holds: which datasets are available, split sizes, class frequencies, sample images
+(for the book's datasets gallery)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imlib.data import Dataset
+from imlib.data.registry import SYNTHETIC_TASKS
+
+
+def available_datasets(prepared_dir: str | Path) -> list[str]:
+    """The synthetic tasks, then every dataset prepared under ``prepared_dir`` (those with a manifest)."""
+    base = Path(prepared_dir)
+    prepared = sorted(p.name for p in base.iterdir() if (p / "manifest.json").exists()) if base.is_dir() else []
+    return list(SYNTHETIC_TASKS) + prepared
+
+
+def split_sizes(ds: Dataset) -> pd.DataFrame:
+    return pd.DataFrame([{"dataset": ds.name, **ds.sizes(), "image size": "x".join(map(str, ds.test.images.shape[-2:])),
+                          "data": "synthetic stand-in for " + ds.stands_in_for if ds.synthetic else "real"}])
+
+
+def class_frequencies(ds: Dataset) -> pd.DataFrame:
+    """Share of pixels per class (multi-class) or per positive channel (binary, multi-label) in the
+    training set's true labels (ignored pixels left out), validation and test."""
+    task, rows = ds.task, []
+    for part, data in (("train", ds.train), ("val", ds.val), ("test", ds.test)):
+        lab = data.labels.cpu().numpy()
+        if task.kind == "multiclass":
+            vals = lab[:, 0][lab[:, 0] != task.ignore_index]
+            counts = np.bincount(vals.ravel(), minlength=task.num_outputs)[: task.num_outputs]
+            shares = counts / max(counts.sum(), 1)
+        else:
+            valid = lab != task.ignore_index
+            shares = ((lab == 1) & valid).sum((0, 2, 3)) / np.maximum(valid.sum((0, 2, 3)), 1)
+        rows.append({"split": part, **{name: 100 * float(s) for name, s in zip(task.class_names, shares)}})
+    return pd.DataFrame(rows).set_index("split")
