@@ -122,6 +122,24 @@ def _check_pairs(images: dict, masks: dict, img_dir: Path, mask_dir: Path) -> No
         raise DatasetError("; ".join(parts))
 
 
+def check_same_size(mask: np.ndarray, image: np.ndarray, mask_path: Path, image_path: Path) -> None:
+    if mask.shape[:2] != image.shape[:2]:
+        raise DatasetError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, its image {image_path} is "
+                           f"{image.shape[1]}x{image.shape[0]}")
+
+
+def seeded_order(stems, seed: int) -> list[str]:
+    """The stems sorted, then shuffled with ``seed``: every split of this project starts from it."""
+    order = sorted(stems)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def share(fraction: float, n: int) -> int:
+    """How many of ``n`` items a split fraction takes (at least one)."""
+    return max(1, round(fraction * n))
+
+
 def _binary(mask: np.ndarray, path: Path) -> np.ndarray:
     values = np.unique(mask)
     if set(values.tolist()) <= {0, 255}:
@@ -186,16 +204,12 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
             chans = []
             for ch in channels:
                 m = read_array(masks[stem][ch], "L")
-                if m.shape != img.shape[:2]:
-                    raise DatasetError(f"{masks[stem][ch]}: mask is {m.shape[1]}x{m.shape[0]}, its image "
-                                       f"{images[stem]} is {img.shape[1]}x{img.shape[0]}")
+                check_same_size(m, img, masks[stem][ch], images[stem])
                 chans.append(_binary(m, masks[stem][ch]))
             lab = np.stack(chans)
         else:
             m = read_array(masks[stem], "L")
-            if m.shape != img.shape[:2]:
-                raise DatasetError(f"{masks[stem]}: mask is {m.shape[1]}x{m.shape[0]}, its image {images[stem]} "
-                                   f"is {img.shape[1]}x{img.shape[0]}")
+            check_same_size(m, img, masks[stem], images[stem])
             if kind == "binary":
                 lab = _binary(m, masks[stem])[None]
             else:
@@ -217,7 +231,7 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
     else:
         class_names = list(channels)
     labels = [np.stack([_resize(ch, size, nearest=True) for ch in lab]) for lab in labels]
-    extra = [_resize(read_array(p, img_mode), size, nearest=False) for p in unlabeled_only.values()]
+    extra = {s: _resize(read_array(p, img_mode), size, nearest=False) for s, p in unlabeled_only.items()}
 
     split = make_split(stems, labeled_fraction, val_fraction, test_fraction, seed)
     split["unlabeled"] = sorted(split["unlabeled"] + list(unlabeled_only))
@@ -232,7 +246,7 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
                 x.append(arrays[idx[s]])
                 y.append(labels[idx[s]])
             else:  # an image of unlabeled/: no mask, every pixel ignored
-                x.append(extra[list(unlabeled_only).index(s)])
+                x.append(extra[s])
                 y.append(ignore)
         x = np.stack(x)
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
@@ -275,12 +289,11 @@ def write_prepared(dst: Path, parts: dict[str, tuple[np.ndarray, np.ndarray, lis
 def make_split(stems: list[str], labeled_fraction: float, val_fraction: float, test_fraction: float,
                seed: int) -> dict[str, list[str]]:
     """Seeded: shuffle, take test, then val, then the labeled fraction of the rest; every part non-empty."""
-    order = sorted(stems)
-    random.Random(seed).shuffle(order)
+    order = seeded_order(stems, seed)
     n = len(order)
-    n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
+    n_test, n_val = share(test_fraction, n), share(val_fraction, n)
     rest = order[n_test + n_val:]
-    n_lab = max(1, round(labeled_fraction * len(rest)))
+    n_lab = share(labeled_fraction, len(rest))
     split = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "labeled": rest[:n_lab],
              "unlabeled": rest[n_lab:]}
     empty = [k for k, v in split.items() if not v]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from imlib.methods.unimatch import unimatch_total
-from imlib.semi.objective import SemiObjective
+from imlib.semi.objective import SemiObjective, eval_mode
 from imlib.semi.pseudo import confident_loss
 from imlib.semi.views import mix
 
@@ -45,11 +45,8 @@ class CrossMatch(SemiObjective):
         rates = (o["p_weak"], o["p_strong"])
         xl, yl = self.labeled_batch()
         xu, xm = self.unlabeled_batch(), self.unlabeled_batch("partner")
-        with torch.no_grad():  # the partner's pseudo-labels, every stream, eval-mode BN
-            was = model.training
-            model.eval()
+        with torch.no_grad(), eval_mode(model):  # the partner's pseudo-labels, every stream
             partner = [self.pseudo(s) for s in dropout_streams(model, model.encode(xm), rates)]
-            model.train(was)
         nl = len(xl)
         feats = model.encode(torch.cat([xl, xu]))
         clean, weak_fp, strong_fp = dropout_streams(model, feats, rates)

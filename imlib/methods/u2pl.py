@@ -164,8 +164,9 @@ class U2PL(SemiObjective):
         lab = labels[:, :, s // 2::s, s // 2::s][..., :h, :w].long()
         lab = torch.where(lab == task.ignore_index, -1, lab)
         terms = []
+        entropies = entropy(probs, task)  # (N, groups, h, w)
         for g, gp in enumerate(class_groups(probs, task)):
-            ent = -(gp * gp.clamp_min(1e-12).log()).sum(1)
+            ent = entropies[:, g]
             ent_u = ent[nl:]
             low = ent <= torch.quantile(ent_u.flatten(), o["low_entropy"] / 100)
             high = (ent >= torch.quantile(ent_u.flatten(), 1 - frac)) if frac > 0 else torch.zeros_like(low)

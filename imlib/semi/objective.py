@@ -8,6 +8,7 @@ comparison with LDT/IM isolates what the method does with the unlabeled images.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -20,6 +21,17 @@ from imlib.losses import activate, task_loss
 from imlib.semi.pseudo import label_and_confidence
 from imlib.semi.teacher import ema_update, make_teacher
 from imlib.semi.views import cutmix_boxes, strong_view, weak_view
+
+
+@contextmanager
+def eval_mode(model: nn.Module):
+    """Eval mode (BN running statistics) inside the block, the previous mode restored after it."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
 
 
 class SemiObjective(Objective):
@@ -100,11 +112,8 @@ class SemiObjective(Objective):
     @torch.no_grad()
     def predict_eval(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
         """Logits of an eval-mode forward that leaves the model in the mode it was in."""
-        was = model.training
-        model.eval()
-        out = model(images)
-        model.train(was)
-        return out.float()
+        with eval_mode(model):
+            return model(images).float()
 
     def supervised(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return task_loss(logits, labels, self.task)

@@ -28,13 +28,11 @@ def label_and_confidence(probs: torch.Tensor, task: Task) -> tuple[torch.Tensor,
     return discretise(probs, task), torch.maximum(probs, 1 - probs)
 
 
-def masked_mean(loss_map: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Sum of the loss over ``mask`` divided by the number of *valid* pixels (all by default), not by
-    the number of masked-in ones: the normalisation of FixMatch/UniMatch, so that a step with few
-    confident pixels has a small loss rather than a noisy one."""
-    if valid is None:
-        return (loss_map * mask).sum() / loss_map.numel()
-    return (loss_map * mask * valid).sum() / valid.sum().clamp_min(1)
+def masked_mean(loss_map: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of the loss over ``mask`` divided by the number of all pixels, not by the number of
+    masked-in ones: the normalisation of FixMatch/UniMatch, so that a step with few confident pixels
+    has a small loss rather than a noisy one."""
+    return (loss_map * mask).sum() / loss_map.numel()
 
 
 def class_groups(probs: torch.Tensor, task: Task) -> list[torch.Tensor]:

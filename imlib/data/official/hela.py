@@ -14,13 +14,12 @@ labeled pixels into the unlabeled set).
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _files, file_manifest, read_array,
-                               verify_or_write_split, write_prepared)
+from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _files, check_same_size, file_manifest,
+                               read_array, seeded_order, share, verify_or_write_split, write_prepared)
 
 CHANNELS = ("alive", "dead", "position")
 FOLDERS = {"train": "train_full", "val": "val", "test": "test"}
@@ -59,9 +58,7 @@ def _crops(images, masks, stems, crop):
         chans = []
         for ch in CHANNELS:
             m = read_array(masks[s][ch], "L")
-            if m.shape != img.shape:
-                raise DatasetError(f"{masks[s][ch]}: mask is {m.shape[1]}x{m.shape[0]}, its image {images[s]} is "
-                                   f"{img.shape[1]}x{img.shape[0]}")
+            check_same_size(m, img, masks[s][ch], images[s])
             chans.append((m > 10).astype(np.uint8))
         lab = np.stack(chans)
         for t in tile_starts(img.shape[0], crop):
@@ -77,9 +74,8 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
     """``size`` is the crop side (the paper's 256); crops are not resized."""
     src = Path(src)
     parts = {p: _part(src, p) for p in FOLDERS}
-    order = sorted(parts["train"][0])
-    random.Random(seed).shuffle(order)
-    n_lab = max(1, round(labeled_fraction * len(order)))
+    order = seeded_order(parts["train"][0], seed)
+    n_lab = share(labeled_fraction, len(order))
     split = {"labeled": sorted(order[:n_lab]), "unlabeled": sorted(order[n_lab:]),
              "val": sorted(parts["val"][0]), "test": sorted(parts["test"][0])}
     empty = [k for k, v in split.items() if not v]

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _binary, _check_pairs, _files, _resize, file_manifest,
-                               read_array, verify_or_write_split, write_prepared)
+from imlib.data.folder import (FORMAT_VERSION, DatasetError, _binary, _check_pairs, _files, _resize, check_same_size,
+                               file_manifest, read_array, seeded_order, share, verify_or_write_split,
+                               write_prepared)
 
 PARTS = {"train": "Training", "val": "Validation", "test": "Test"}
 EXPECTED = {"train": 2594, "val": 100, "test": 1000}
@@ -46,9 +47,7 @@ def _encode(images: dict[str, Path], masks: dict[str, Path], stems: list[str], s
     for s in stems:
         img = read_array(images[s], "RGB")
         m = read_array(masks[s], "L")
-        if m.shape != img.shape[:2]:
-            raise DatasetError(f"{masks[s]}: mask is {m.shape[1]}x{m.shape[0]}, its image {images[s]} is "
-                               f"{img.shape[1]}x{img.shape[0]}")
+        check_same_size(m, img, masks[s], images[s])
         xs.append(_resize(img, size, nearest=False).transpose(2, 0, 1))
         ys.append(_resize(_binary(m, masks[s]), size, nearest=True)[None])
     return np.stack(xs).astype(np.uint8), np.stack(ys).astype(np.uint8), stems
@@ -63,12 +62,8 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
         if wrong:
             raise DatasetError(f"{src}: image counts {wrong} differ from the official {EXPECTED} "
                                f"(pass strict_counts=False for a subset)")
-    import random
-
-    train = sorted(pairs["train"][0])
-    order = train.copy()
-    random.Random(seed).shuffle(order)
-    n_lab = max(1, round(labeled_fraction * len(order)))
+    order = seeded_order(pairs["train"][0], seed)
+    n_lab = share(labeled_fraction, len(order))
     split = {"labeled": sorted(order[:n_lab]), "unlabeled": sorted(order[n_lab:]),
              "val": sorted(pairs["val"][0]), "test": sorted(pairs["test"][0])}
     if not split["unlabeled"]:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _files, _resize, file_manifest,
-                               read_array, verify_or_write_split, write_prepared)
+from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _files, _resize, check_same_size,
+                               file_manifest, read_array, seeded_order, share, verify_or_write_split,
+                               write_prepared)
 
 CLASS_NAMES = ("IM", "waterbody", "human divers", "plants", "wrecks", "robots", "reefs", "fish", "sea-floor")
 
@@ -59,9 +60,7 @@ def _encode(images, masks, stems, size, crops, seed):
     for s in stems:
         img = read_array(images[s], "RGB")
         rgb = read_array(masks[s], "RGB")
-        if rgb.shape[:2] != img.shape[:2]:
-            raise DatasetError(f"{masks[s]}: mask is {rgb.shape[1]}x{rgb.shape[0]}, its image {images[s]} is "
-                               f"{img.shape[1]}x{img.shape[0]}")
+        check_same_size(rgb, img, masks[s], images[s])
         lab = decode_colour_mask(rgb)
         rng = random.Random(int(hashlib.sha256(f"{seed}/{s}".encode()).hexdigest()[:12], 16))
         for k, (t, l, side) in enumerate(square_crops(*img.shape[:2], crops, rng)):
@@ -76,11 +75,10 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
             name: str = "suim") -> Path:
     src = Path(src)
     train_val, test = _pairs(src, "train_val"), _pairs(src, "TEST")
-    order = sorted(train_val[0])
-    random.Random(seed).shuffle(order)
-    n_val = max(1, round(val_fraction * len(order)))
+    order = seeded_order(train_val[0], seed)
+    n_val = share(val_fraction, len(order))
     val, train = order[:n_val], order[n_val:]
-    n_lab = max(1, round(labeled_fraction * len(train)))
+    n_lab = share(labeled_fraction, len(train))
     split = {"labeled": sorted(train[:n_lab]), "unlabeled": sorted(train[n_lab:]), "val": sorted(val),
              "test": sorted(test[0])}
     empty = [k for k, v in split.items() if not v]
