@@ -1,4 +1,4 @@
-"""Command line: ``imlib train | batch | table``."""
+"""Command line: ``imlib train | batch | table | prepare | download``."""
 from __future__ import annotations
 
 import argparse
@@ -95,12 +95,22 @@ def cmd_table(a) -> int:
 def cmd_prepare(a) -> int:
     from imlib.data.folder import prepare_folder
 
-    if a.dataset in ("isic2018", "suim", "hela"):
+    if a.dataset == "cityscapes" and a.protocol == "study-a":
+        from imlib.data.official.cityscapes import prepare_study_a
+
+        name = a.name or "cityscapes_study_a"
+        dst = prepare_study_a(a.src, a.dst or Path(a.prepared_dir) / name, u2pl_splits=a.u2pl_splits, name=name)
+        manifest = json.loads((dst / "manifest.json").read_text())
+        print(f"{name}: U2PL {manifest['u2pl']['commit'][:7]} partitions {manifest['splits']} -> {dst}")
+        return 0
+    if a.dataset in ("isic2018", "suim", "hela", "cityscapes"):
         import importlib
 
         module = importlib.import_module(f"imlib.data.official.{a.dataset}")
         name = a.name or a.dataset
-        kwargs = {"strict_counts": not a.subset} if a.dataset == "isic2018" else {}
+        kwargs = {"strict_counts": not a.subset} if a.dataset in ("isic2018", "cityscapes") else {}
+        if a.dataset == "cityscapes":
+            kwargs["classes"] = a.classes
         dst = module.prepare(a.src, a.dst or Path(a.prepared_dir) / name, a.splits_dir, size=a.size,
                              labeled_fraction=a.labeled_fraction, seed=a.seed, name=name, **kwargs)
         manifest = json.loads((dst / "manifest.json").read_text())
@@ -114,6 +124,19 @@ def cmd_prepare(a) -> int:
     manifest = json.loads((dst / "manifest.json").read_text())
     print(f"{a.name}: {manifest['kind']}, classes {manifest['class_names']}, {manifest['size']} px, "
           f"split {manifest['splits']} -> {dst}")
+    return 0
+
+
+def cmd_download(a) -> int:
+    from imlib.data.download import DownloadError, download
+
+    dst = Path(a.dst or Path("data/raw") / a.dataset)
+    try:
+        root = download(a.dataset, dst)
+    except DownloadError as e:
+        print(e)
+        return 1
+    print(f"{a.dataset}: ready in {root}; next: imlib prepare {a.dataset} --src {root}")
     return 0
 
 
@@ -146,11 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)
     tb.set_defaults(func=cmd_table)
-    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', 'suim', 'hela'")
-    pr.add_argument("dataset", choices=["folder", "isic2018", "suim", "hela"])
+    pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', "
+                        "'suim', 'hela', 'cityscapes'")
+    pr.add_argument("dataset", choices=["folder", "isic2018", "suim", "hela", "cityscapes"])
     pr.add_argument("--src", required=True, help="folder with images/, masks/ and optionally unlabeled/")
     pr.add_argument("--name", default=None, help="the dataset's name for `imlib train --dataset` (folder: required)")
-    pr.add_argument("--subset", action="store_true", help="isic2018: accept fewer images than the official counts")
+    pr.add_argument("--subset", action="store_true",
+                    help="isic2018, cityscapes: accept fewer images than the official counts")
+    pr.add_argument("--protocol", default="study-b", choices=["study-b", "study-a"],
+                    help="cityscapes: study-b (downscaled, from scratch) or study-a (full resolution, U2PL splits)")
+    pr.add_argument("--classes", default="trainids", choices=["trainids", "paper"],
+                    help="cityscapes study-b: the 19 evaluation classes (default) or the paper's 35 outputs")
+    pr.add_argument("--u2pl-splits", default=None,
+                    help="cityscapes study-a: a local copy of U2PL's data/splits/cityscapes/ (checked like a download)")
     pr.add_argument("--dst", default=None, help="default: <prepared-dir>/<name>")
     pr.add_argument("--prepared-dir", default="data/prepared")
     pr.add_argument("--splits-dir", default="data/splits")
@@ -161,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--test-fraction", type=float, default=0.2)
     pr.add_argument("--seed", type=int, default=42)
     pr.set_defaults(func=cmd_prepare)
+    dl = sub.add_parser("download", help="fetch, check and unpack a dataset release (resumable); for Cityscapes and "
+                        "SUIM, say what to fetch by hand")
+    dl.add_argument("dataset", choices=["isic2018", "hela", "suim", "cityscapes"])
+    dl.add_argument("--dst", default=None, help="default: data/raw/<dataset>")
+    dl.set_defaults(func=cmd_download)
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:

@@ -12,9 +12,11 @@ from imlib.data.registry import SYNTHETIC_TASKS
 
 
 def available_datasets(prepared_dir: str | Path) -> list[str]:
-    """The synthetic tasks, then every dataset prepared under ``prepared_dir`` (those with a manifest)."""
+    """The synthetic tasks, then every dataset prepared under ``prepared_dir`` for the U-Net (a manifest and
+    its split arrays; Study A's full-resolution file lists are not shown here)."""
     base = Path(prepared_dir)
-    prepared = sorted(p.name for p in base.iterdir() if (p / "manifest.json").exists()) if base.is_dir() else []
+    prepared = (sorted(p.name for p in base.iterdir() if (p / "manifest.json").exists() and (p / "labeled.npz").exists())
+                if base.is_dir() else [])
     return list(SYNTHETIC_TASKS) + prepared
 
 

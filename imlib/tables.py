@@ -135,7 +135,8 @@ def provenance_frame(records: list[dict]) -> pd.DataFrame:
     """Where every run came from: preset, dataset (real or synthetic), seed, device, commit, time."""
     return pd.DataFrame([{
         "run": r["run_id"], "preset": r["config"]["preset"], "dataset": r["dataset"]["name"],
-        "data": "synthetic stand-in for " + r["dataset"]["stands_in_for"] if r["dataset"]["synthetic"] else "real",
+        "data": ("synthetic stand-in for " + r["dataset"]["stands_in_for"] if r["dataset"]["synthetic"]
+                 else "real: " + r["dataset"]["provenance"].get("protocol", "prepared")),
         "seed": r["config"]["seed"], "device": _device(r),
         "commit": r["environment"]["git_commit"][:12], "minutes": round(r["timing"]["total_s"] / 60, 1),
         "created": r["created"]} for r in records])

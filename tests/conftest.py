@@ -22,3 +22,13 @@ def multiclass_task():
 @pytest.fixture
 def multilabel_task():
     return Task("multilabel", 1, 3, ("alive", "dead", "position"), position_channel=2, alive_channel=0, dead_channel=1)
+
+
+@pytest.fixture
+def offline_url() -> str:
+    """A local address with nothing listening: connecting to it fails as it does offline."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"

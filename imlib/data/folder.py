@@ -60,14 +60,16 @@ def read_array(path: Path, mode: str | None = None) -> np.ndarray:
         raise DatasetError(f"{path}: unreadable or truncated image ({e})") from None
 
 
-def _resize(a: np.ndarray, size: int, nearest: bool) -> np.ndarray:
+def _resize(a: np.ndarray, size: int | tuple[int, int], nearest: bool) -> np.ndarray:
+    """Resize to ``size`` x ``size``, or to (width, height); bilinear, or nearest for labels."""
     from PIL import Image
 
     im = Image.fromarray(a)
-    return np.asarray(im.resize((size, size), Image.NEAREST if nearest else Image.BILINEAR))
+    wh = (size, size) if isinstance(size, int) else tuple(size)
+    return np.asarray(im.resize(wh, Image.NEAREST if nearest else Image.BILINEAR))
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -266,7 +268,7 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
 
 def file_manifest(root: Path, paths: list[Path]) -> dict[str, dict]:
     """Size and SHA-256 of every source file, by path relative to ``root``."""
-    return {str(p.relative_to(root)): {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in sorted(paths)}
+    return {str(p.relative_to(root)): {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in sorted(paths)}
 
 
 def write_prepared(dst: Path, parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]], manifest: dict) -> Path:

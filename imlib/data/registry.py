@@ -55,6 +55,10 @@ def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset
         raise ValueError(f"unknown dataset {cfg.dataset!r}: not synthetic ({', '.join(DATASETS)}) and no prepared "
                          f"dataset at {folder} (run `imlib prepare folder --src ... --name {cfg.dataset}`)")
     manifest = json.loads(manifest_path.read_text())
+    if manifest.get("study") == "a":
+        raise ValueError(f"{folder}: prepared for Study A (full-resolution file lists, read with "
+                         f"imlib.data.official.cityscapes.study_a_pairs), not for the Study B U-Net; prepare "
+                         f"`imlib prepare cityscapes` without --protocol study-a for that")
     if abs(manifest["labeled_fraction"] - cfg.labeled_fraction) > 1e-9:
         raise ValueError(f"{manifest_path}: prepared with labeled_fraction {manifest['labeled_fraction']}, the run "
                          f"asks for {cfg.labeled_fraction}; prepare it again with --labeled-fraction")
@@ -77,6 +81,7 @@ def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset
         val=parts["val"].to(device), test=parts["test"].to(device),
         provenance={"source": manifest["source"], "prepared": str(folder), "kind": kind, "size": manifest["size"],
                     "splits": manifest["splits"], "seed": manifest["seed"],
+                    "protocol": manifest.get("protocol", "imlib prepare folder"),
                     "data_version": hashlib.sha256(manifest_path.read_bytes()).hexdigest()[:16]},
     )
 
