@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', "
                         "'suim', 'hela', 'cityscapes'")
     pr.add_argument("dataset", choices=["folder", "isic2018", "suim", "hela", "cityscapes"])
-    pr.add_argument("--src", required=True, help="folder with images/, masks/ and optionally unlabeled/")
+    pr.add_argument("--src", required=True, help="the official download folder; for folder: images/, masks/, "
+                    "optional unlabeled/ and classes.txt")
     pr.add_argument("--name", default=None, help="the dataset's name for `imlib train --dataset` (folder: required)")
     pr.add_argument("--subset", action="store_true",
                     help="isic2018, cityscapes: accept fewer images than the official counts")

@@ -144,6 +144,46 @@ def test_mask_values_outside_the_palette_are_listed(tmp_path):
         prepare(src, tmp_path, kind="binary")
 
 
+def test_classes_txt_fixes_the_palette_and_names_the_classes(tmp_path):
+    """A declared class absent from the masks keeps its id (ids do not shift with the data), 255 is ignored,
+    and the names reach the manifest and the dataset."""
+    src = make_folder(tmp_path / "src", kind="multiclass")
+    (src / "classes.txt").write_text("# id name\n10 ground\n20 square\n25 never seen\n30 stripe\n")
+    m = np.asarray(Image.open(src / "masks" / "img03.png")).copy()
+    m[5, :4] = 255
+    _save(src / "masks" / "img03.png", m)
+    dst = prepare(src, tmp_path)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    assert manifest["kind"] == "multiclass" and manifest["class_ids"] == [10, 20, 25, 30]
+    assert manifest["class_names"] == ["IM", "ground", "square", "never seen", "stripe"]
+    assert "classes.txt" in manifest["files"]
+    ds = load_dataset(make_config("smoke", dataset="mine", prepared_dir=str(tmp_path / "prepared")))
+    labels = np.concatenate([ds.labeled.labels.numpy().ravel(), ds.unlabeled.labels.numpy().ravel(),
+                             ds.val.labels.numpy().ravel(), ds.test.labels.numpy().ravel()])
+    assert set(np.unique(labels).tolist()) == {1, 2, 4, 255}  # 10 -> 1, 20 -> 2, 30 -> 4; 3 stays free
+
+
+def test_classes_txt_values_outside_it_are_listed(tmp_path):
+    src = make_folder(tmp_path / "src", kind="multiclass")
+    (src / "classes.txt").write_text("10 ground\n20 square\n")
+    with pytest.raises(DatasetError, match=r"img00.png: mask values outside the classes of classes.txt.*\[30\]"):
+        prepare(src, tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [("10 ground\nten square\n", r"classes.txt:2: expected '<id> <name>'"),
+                                           ("10 ground\n10 again\n", r"classes.txt:2: class id 10 listed twice"),
+                                           ("# nothing\n", r"classes.txt: no classes listed"),
+                                           ("255 void\n", r"classes.txt:1: expected .* 0..254")])
+def test_classes_txt_errors_name_the_line(tmp_path, text, message):
+    src = make_folder(tmp_path / "src", kind="multiclass")
+    (src / "classes.txt").write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        prepare(src, tmp_path)
+    with pytest.raises(DatasetError, match="for a multi-class task, but the kind is binary"):
+        (src / "classes.txt").write_text("10 ground\n")
+        prepare(src, tmp_path, kind="binary")
+
+
 def test_multilabel_channel_values_are_checked(tmp_path):
     src = make_folder(tmp_path / "src", kind="multilabel")
     _save(src / "masks" / "dead" / "img04.png", np.full((40, 48), 128, np.uint8))

@@ -6,10 +6,13 @@ Layout (file stems pair images with masks; any of png, jpg, jpeg, bmp, tif, tiff
     SRC/masks/<stem>.png             binary (0/255 or 0/1) or class ids (multi-class)
       or SRC/masks/<channel>/<stem>.png   one 0/255 (or 0/1) mask per label channel (multi-label)
     SRC/unlabeled/<stem>.<ext>       optional: images without masks (join the unlabeled pool)
+    SRC/classes.txt                  optional, multi-class: one "<id> <name>" per line, the palette
 
-The task kind is given or inferred (channel folders: multi-label; values within {0, 1} or {0, 255}:
-binary; otherwise multi-class). Multi-class ids are mapped to 1..K in sorted order, so that class 0
-stays reserved for IM pixels, as in the paper. Images and masks are resized to ``size`` x ``size``
+The task kind is given or inferred (channel folders: multi-label; a classes.txt: multi-class; values within
+{0, 1} or {0, 255}: binary; otherwise multi-class). Multi-class ids are mapped to 1..K in sorted order, so
+that class 0 stays reserved for IM pixels, as in the paper; mask value 255 is "ignore". Without classes.txt
+the palette is the ids the masks hold; with it, ids stay fixed when a class is absent from the data, the
+classes have names, and a value outside it is an error. Images and masks are resized to ``size`` x ``size``
 (bilinear / nearest, aspect not kept, as the paper does for ISIC). The split (test, val, then the
 labeled fraction of the rest, seeded) is written as plain lists under ``splits_dir/<name>/``; when
 those lists exist, preparing again must find exactly the same files, or it fails and says which differ.
@@ -152,6 +155,32 @@ def _binary(mask: np.ndarray, path: Path) -> np.ndarray:
     raise DatasetError(f"{path}: a binary mask must hold 0/255 (or 0/1); found other values {bad[:20]}")
 
 
+def read_classes(path: Path) -> dict[int, str]:
+    """``classes.txt``: one ``<id> <name>`` per line (blank lines and ``#`` comments allowed), ids 0..254
+    (255 means ignore). It fixes a multi-class task's palette and names its classes."""
+    classes: dict[int, str] = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        head, _, name = line.partition(" ")
+        if not head.isdigit() or not name.strip() or not 0 <= int(head) <= 254:
+            raise DatasetError(f"{path}:{n}: expected '<id> <name>' with an id in 0..254, got {line!r}")
+        if int(head) in classes:
+            raise DatasetError(f"{path}:{n}: class id {head} listed twice")
+        classes[int(head)] = name.strip()
+    if not classes:
+        raise DatasetError(f"{path}: no classes listed (expected one '<id> <name>' per line)")
+    return classes
+
+
+def _palette_check(mask: np.ndarray, path: Path, classes: dict[int, str]) -> None:
+    bad = sorted(set(np.unique(mask).tolist()) - set(classes) - {255})
+    if bad:
+        raise DatasetError(f"{path}: mask values outside the classes of classes.txt "
+                           f"({sorted(classes)} and 255 = ignore): {bad[:20]}")
+
+
 def infer_kind(masks: dict[str, Any]) -> str:
     first = next(iter(masks.values()))
     if isinstance(first, dict):
@@ -174,7 +203,11 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
     if size % 16:
         raise DatasetError(f"--size must be a multiple of 16 (the U-Net halves it 4 times), got {size}")
     images, masks, unlabeled_only = scan(src)
-    kind = kind or infer_kind(masks)
+    classes = read_classes(src / "classes.txt") if (src / "classes.txt").is_file() else None
+    if classes is not None and kind not in (None, "multiclass"):
+        raise DatasetError(f"{src / 'classes.txt'}: a palette of class ids is for a multi-class task, "
+                           f"but the kind is {kind}")
+    kind = kind or ("multiclass" if classes is not None else infer_kind(masks))
     if kind not in ("binary", "multiclass", "multilabel"):
         raise DatasetError(f"task kind must be binary, multiclass or multilabel, got {kind!r}")
     channels = _mask_channels(src)
@@ -215,19 +248,21 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
             if kind == "binary":
                 lab = _binary(m, masks[stem])[None]
             else:
+                if classes is not None:
+                    _palette_check(m, masks[stem], classes)
                 raw_masks[stem] = m
                 class_values |= set(np.unique(m).tolist())
                 lab = None
         arrays.append(_resize(img, size, nearest=False))
         labels.append(lab)
     if kind == "multiclass":
-        ids = sorted(class_values - {255})
+        ids = sorted(classes) if classes is not None else sorted(class_values - {255})
         if len(ids) > 254:
             raise DatasetError(f"{src / 'masks'}: {len(ids)} distinct class ids; at most 254 are supported")
         lut = np.full(256, 255, np.uint8)
         lut[ids] = np.arange(1, len(ids) + 1)
         labels = [lut[raw_masks[s]][None] for s in stems]
-        class_names = ["IM"] + [f"class {v}" for v in ids]
+        class_names = ["IM"] + [classes[v] if classes else f"class {v}" for v in ids]
     elif kind == "binary":
         class_names = ["foreground"]
     else:
@@ -261,6 +296,7 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
         "splits": {k: len(v) for k, v in split.items()},
         "class_ids": (ids if kind == "multiclass" else None),
         "files": file_manifest(src, list(images.values()) + list(unlabeled_only.values())
+                               + ([src / "classes.txt"] if classes is not None else [])
                                + [q for m in masks.values() for q in (m.values() if isinstance(m, dict) else [m])]),
     }
     return write_prepared(dst, {part: stack(split[part]) for part in SPLITS}, manifest)
