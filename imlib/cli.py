@@ -88,7 +88,14 @@ def cmd_table(a) -> int:
     comp.to_csv(out, index=False)
     print(f"\n† synthetic stand-in: a check of the code, not a reproduction of the paper's number. Table: {out}")
     if outside:
-        print(f"not in this table (not one of the paper's datasets): runs on {', '.join(outside)}")
+        own = tables.own_datasets_table([r for r in records if not a.preset or r["config"]["preset"] == a.preset])
+        print(f"\nYour datasets (not in the paper's table: {', '.join(outside)}), test value of the model chosen "
+              "on validation, mean ± std over seeds:")
+        with pd.option_context("display.max_columns", None, "display.width", 250):
+            print(own.to_string() if not own.empty else "  no runs of this preset")
+        if not own.empty:
+            own.to_csv(out.with_name(out.stem + "_own_datasets.csv"))
+            print(f"Table: {out.with_name(out.stem + '_own_datasets.csv')}")
     return 0
 
 

@@ -109,6 +109,35 @@ def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def own_datasets_table(records: list[dict]) -> pd.DataFrame:
+    """Runs on datasets that are not the paper's (people's own, prepared with ``imlib prepare folder``): one
+    row per method (in the paper's order), one column per dataset and preset with the headline test value
+    as mean ± std over seeds, in % for IoU-like metrics; no paper column, since the paper has none."""
+    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in records:
+        c = r["config"]
+        name = r["dataset"]["name"]
+        if c["study"] != "b" or (r["dataset"].get("stands_in_for") or name) in STUDY_B_COLUMNS:
+            continue
+        metric = r["task"]["metric"]
+        scale = 1.0 if metric == "mcce" else 100.0
+        arrow = "↑" if r["task"]["higher_is_better"] else "↓"
+        head = f"{name} · {metric}{' %' if scale == 100 else ''} {arrow} ({c['preset']})"
+        cells.setdefault((c["method"], head), {}).setdefault("v", []).append(r["result"]["test"][metric] * scale)
+    if not cells:
+        return pd.DataFrame()
+    table: dict[str, dict[str, str]] = {}
+    for (method, head), got in cells.items():
+        v = pd.Series(got["v"])
+        text = f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f} (n={len(v)})" if len(v) > 1 else " (n=1)")
+        table.setdefault(head, {})[STUDY_B_METHODS.get(method, method)] = text
+    order = [m for m in STUDY_B_METHODS.values() if any(m in col for col in table.values())]
+    order += sorted({m for col in table.values() for m in col} - set(order))
+    df = pd.DataFrame(table).reindex(order).fillna("not run")
+    df.index.name = "method"
+    return df[sorted(df.columns)]
+
+
 def generation_frame(records: list[dict]) -> pd.DataFrame:
     """Per run and generation: the top-1 model's test value in the paper's unit (Study B records)."""
     rows = []

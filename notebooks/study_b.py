@@ -61,6 +61,16 @@ tables.format_study_b(comparison)
 # only; ↓ lower is better.
 
 # %% [markdown]
+# Runs on datasets of your own (prepared with `imlib prepare folder`) have no paper column: they get a table of
+# their own, filled when `results_dir` holds such runs (`imlib table` prints it too).
+
+# %%
+from IPython.display import display
+
+own = tables.own_datasets_table(records)
+print(f"no runs on other datasets in {results_dir}") if own.empty else display(own)
+
+# %% [markdown]
 # ## Where the numbers come from
 
 # %% [markdown]

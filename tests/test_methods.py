@@ -129,6 +129,24 @@ def test_records_table_and_cli(work, tmp_path, capsys):
     assert len(summary) == 1 and summary.runs[0] == 2 and summary.methods[0] == "im, ldt"
     assert summary.seeds[0] == "0, 3" and summary.data[0] == "synthetic stand-in for isic2018"
     assert summary.device[0].startswith("cpu")
+    assert tables.own_datasets_table([rec]).empty  # a stand-in for ISIC belongs to the paper's table
+
+
+def test_own_datasets_get_a_table_of_their_own():
+    """Runs on a prepared dataset of one's own: mean ± std over seeds per method, in %, methods in the
+    paper's order, and never mixed into the paper's columns."""
+    def run(method, seed, value, name="mine", metric="miou", higher=True):
+        return {"config": {"study": "b", "preset": "smoke", "method": method, "seed": seed},
+                "dataset": {"name": name, "synthetic": False, "stands_in_for": None},
+                "task": {"metric": metric, "higher_is_better": higher}, "result": {"test": {metric: value}}}
+    own = tables.own_datasets_table([run("im", 0, 0.50), run("im", 1, 0.60), run("ldt", 0, 0.40),
+                                     run("me", 0, 2.5, name="cells", metric="mcce", higher=False)])
+    assert list(own.index) == ["Labeled Only (LDT)", "Model Ensemble (ME)", "IM"]
+    assert own.loc["IM", "mine · miou % ↑ (smoke)"] == "55.0 ± 7.1 (n=2)"
+    assert own.loc["Labeled Only (LDT)", "mine · miou % ↑ (smoke)"] == "40.0 (n=1)"
+    assert own.loc["Model Ensemble (ME)", "cells · mcce ↓ (smoke)"] == "2.5 (n=1)"
+    assert own.loc["IM", "cells · mcce ↓ (smoke)"] == "not run"
+    assert tables.study_b_comparison([run("im", 0, 0.5)]).reproduced.isna().all()
 
 
 def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
