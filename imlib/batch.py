@@ -71,6 +71,21 @@ def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
     return params
 
 
+def _kernel_manager_class():
+    """The kernel manager papermill starts: with CurveZMQ encryption when pyzmq has it. Since ipykernel 7.4
+    an unencrypted TCP kernel logs a warning at every start, one per batch cell, burying the progress lines."""
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+
+    if not zmq.has("curve") or "transport_encryption" not in AsyncKernelManager.class_trait_names():
+        return AsyncKernelManager
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        transport_encryption = "auto"
+
+    return EncryptedKernelManager
+
+
 def _execute_notebook(cfg: RunConfig) -> None:
     import jupytext
     import papermill
@@ -79,7 +94,8 @@ def _execute_notebook(cfg: RunConfig) -> None:
     out = record.with_suffix(".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(jupytext.read(NOTEBOOK), str(out), parameters=notebook_parameters(cfg),
-                               cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3")
+                               cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+                               kernel_manager_class=_kernel_manager_class())
     if not record.exists():
         raise RuntimeError(f"{out} ran but wrote no run record at {record}")
 
