@@ -431,3 +431,27 @@ def test_gallery_lists_prepared_datasets_and_counts_class_pixels(tmp_path):
     assert 2 < freq.loc["train", "class 30"] < 8
     sizes = gallery.split_sizes(ds)
     assert sizes.loc[0, "labeled"] == 1 and sizes.loc[0, "data"] == "real" and sizes.loc[0, "image size"] == "32x32"
+
+
+# --- every official layout trains ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("dataset", ["isic2018", "suim", "hela"])
+def test_official_layouts_train_ldt_and_im(dataset, tmp_path):
+    """From the official layout through prepare to LDT and IM, with the task each dataset defines."""
+    from imlib.data.official import hela, isic2018, suim
+
+    prep, splits = tmp_path / "prep" / dataset, tmp_path / "splits"
+    if dataset == "isic2018":
+        isic2018.prepare(make_isic(tmp_path / "src"), prep, splits, size=32, strict_counts=False)
+    elif dataset == "suim":
+        suim.prepare(make_suim(tmp_path / "src"), prep, splits, size=32)
+    else:
+        hela.prepare(make_hela(tmp_path / "src", counts=(6, 1, 1)), prep, splits)
+    over = dict(epochs=1, steps_per_epoch=2, batch_size=2, n_models=2, n_students=2, generations=1, alpha=0.25,
+                prepared_dir=str(tmp_path / "prep"), work_dir=str(tmp_path / "work"))
+    metric = {"isic2018": "iou", "suim": "miou", "hela": "mcce"}[dataset]
+    for m in ("ldt", "im"):
+        rec = methods.run(make_config("smoke", dataset=dataset, method=m, **over), progress=False)
+        assert rec["dataset"]["synthetic"] is False and rec["task"]["metric"] == metric
+        assert np.isfinite(rec["result"]["test"][metric]) and rec["result"]["test"][metric] >= 0
+    assert rec["generations"][-1]["pseudo_labels"]["unlabeled"] > 0  # IM made pseudo-labels from real crops
