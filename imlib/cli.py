@@ -76,8 +76,7 @@ def cmd_table(a) -> int:
 
     records = results.load_records(a.results_dir)
     comp = tables.study_b_comparison(records)
-    outside = sorted({r["dataset"]["name"] for r in records
-                      if (r["dataset"].get("stands_in_for") or r["dataset"]["name"]) not in tables.STUDY_B_COLUMNS})
+    outside = sorted({r["dataset"]["name"] for r in records if tables.paper_dataset(r) not in tables.STUDY_B_COLUMNS})
     if a.preset:
         comp = comp[comp.preset.isna() | (comp.preset == a.preset)]
     wide = tables.format_study_b(comp)
@@ -94,8 +93,9 @@ def cmd_table(a) -> int:
         with pd.option_context("display.max_columns", None, "display.width", 250):
             print(own.to_string() if not own.empty else "  no runs of this preset")
         if not own.empty:
-            own.to_csv(out.with_name(out.stem + "_own_datasets.csv"))
-            print(f"Table: {out.with_name(out.stem + '_own_datasets.csv')}")
+            own_csv = out.with_name(out.stem + "_own_datasets.csv")
+            own.to_csv(own_csv)
+            print(f"Table: {own_csv}")
     return 0
 
 

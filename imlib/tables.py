@@ -29,6 +29,12 @@ STUDY_B_COLUMNS = {
 LOWER_IS_BETTER = {"hela"}
 
 
+def paper_dataset(record: dict) -> str:
+    """The dataset a run counts for: the one a synthetic task stands in for, else its own name (a column
+    of the paper's table only when it is in ``STUDY_B_COLUMNS``)."""
+    return record["dataset"].get("stands_in_for") or record["dataset"]["name"]
+
+
 def reported_study_b(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
     path = Path(paper_dir) / "study_b_reported.csv"
     if not path.exists():
@@ -49,7 +55,7 @@ def study_b_comparison(records: list[dict], paper_dir: Path = PAPER_DIR) -> pd.D
         c = r["config"]
         if c["study"] != "b" or c["method"] not in STUDY_B_METHODS:
             continue
-        target = r["dataset"].get("stands_in_for") or r["dataset"]["name"]
+        target = paper_dataset(r)
         if target not in STUDY_B_COLUMNS:
             continue
         _, metric, scale = STUDY_B_COLUMNS[target]
@@ -113,22 +119,21 @@ def own_datasets_table(records: list[dict]) -> pd.DataFrame:
     """Runs on datasets that are not the paper's (people's own, prepared with ``imlib prepare folder``): one
     row per method (in the paper's order), one column per dataset and preset with the headline test value
     as mean ± std over seeds, in % for IoU-like metrics; no paper column, since the paper has none."""
-    cells: dict[tuple[str, str], dict[str, list[float]]] = {}
+    values: dict[tuple[str, str], list[float]] = {}
     for r in records:
         c = r["config"]
-        name = r["dataset"]["name"]
-        if c["study"] != "b" or (r["dataset"].get("stands_in_for") or name) in STUDY_B_COLUMNS:
+        if c["study"] != "b" or paper_dataset(r) in STUDY_B_COLUMNS:
             continue
         metric = r["task"]["metric"]
         scale = 1.0 if metric == "mcce" else 100.0
         arrow = "↑" if r["task"]["higher_is_better"] else "↓"
-        head = f"{name} · {metric}{' %' if scale == 100 else ''} {arrow} ({c['preset']})"
-        cells.setdefault((c["method"], head), {}).setdefault("v", []).append(r["result"]["test"][metric] * scale)
-    if not cells:
+        head = f"{r['dataset']['name']} · {metric}{' %' if scale == 100 else ''} {arrow} ({c['preset']})"
+        values.setdefault((c["method"], head), []).append(r["result"]["test"][metric] * scale)
+    if not values:
         return pd.DataFrame()
     table: dict[str, dict[str, str]] = {}
-    for (method, head), got in cells.items():
-        v = pd.Series(got["v"])
+    for (method, head), v in values.items():
+        v = pd.Series(v)
         text = f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f} (n={len(v)})" if len(v) > 1 else " (n=1)")
         table.setdefault(head, {})[STUDY_B_METHODS.get(method, method)] = text
     order = [m for m in STUDY_B_METHODS.values() if any(m in col for col in table.values())]
@@ -143,7 +148,7 @@ def generation_frame(records: list[dict]) -> pd.DataFrame:
     rows = []
     for r in records:
         c = r["config"]
-        target = r["dataset"].get("stands_in_for") or r["dataset"]["name"]
+        target = paper_dataset(r)
         if c["study"] != "b" or target not in STUDY_B_COLUMNS:
             continue
         _, metric, scale = STUDY_B_COLUMNS[target]

@@ -78,15 +78,21 @@ RELEASES = {
 }
 
 
+def check_sha256(path: Path, expected: str, what: str, hint: str = "") -> str:
+    """``path``'s SHA-256, which must be ``expected``."""
+    digest = sha256_of(path)
+    if digest != expected:
+        raise DownloadError(f"{path}: SHA-256 {digest} differs from the expected {expected} ({what}){hint}")
+    return digest
+
+
 def _check(path: Path, expected: str | None, what: str) -> None:
     """Check ``path`` against the pinned checksum, or against the one recorded at its first download."""
     sidecar = path.with_name(path.name + ".sha256")
     if expected is None and sidecar.exists():
         expected = sidecar.read_text().split()[0]
-    digest = sha256_of(path)
-    if expected is not None and digest != expected:
-        raise DownloadError(f"{path}: SHA-256 {digest} differs from the expected {expected} ({what}); "
-                            f"delete the file to download it again")
+    digest = (check_sha256(path, expected, what, "; delete the file to download it again") if expected is not None
+              else sha256_of(path))
     if not sidecar.exists():
         sidecar.write_text(f"{digest}  {path.name}\n")
 

@@ -316,11 +316,17 @@ def write_prepared(dst: Path, parts: dict[str, tuple[np.ndarray, np.ndarray, lis
     for part, (x, y, names) in parts.items():
         np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(names))
     (dst_tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    if dst.exists():
-        import shutil
+    return move_into_place(dst_tmp, dst)
 
+
+def move_into_place(tmp: Path, dst: Path) -> Path:
+    """Replace ``dst`` by the finished folder ``tmp``: a prepared dataset is complete or absent."""
+    import shutil
+
+    if dst.exists() or dst.is_symlink():
         shutil.rmtree(dst)
-    os.replace(dst_tmp, dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dst)
     return dst
 
 
@@ -341,6 +347,12 @@ def make_split(stems: list[str], labeled_fraction: float, val_fraction: float, t
     return {k: sorted(v) for k, v in split.items()}
 
 
+def set_difference(listed: set[str], here: set[str]) -> str:
+    """What differs between the files a list names and the files found (the first ten of each side)."""
+    return (f"listed but not here: {sorted(listed - here)[:10]}; "
+            f"here but not listed: {sorted(here - listed)[:10]}")
+
+
 def verify_or_write_split(folder: Path, split: dict[str, list[str]]) -> dict[str, list[str]]:
     """The split to use: the lists already under ``folder`` (committed) when they exist, after checking
     that they name exactly these files; otherwise ``split``, written there."""
@@ -349,10 +361,8 @@ def verify_or_write_split(folder: Path, split: dict[str, list[str]]) -> dict[str
         have = {s for v in committed.values() for s in v}
         here = {s for v in split.values() for s in v}
         if have != here:
-            missing, added = sorted(have - here), sorted(here - have)
             raise DatasetError(f"{folder}: the committed split names other files than this data has "
-                               f"(listed but not here: {missing[:10]}; here but not listed: {added[:10]}); "
-                               f"delete {folder} to make a new split")
+                               f"({set_difference(have, here)}); delete {folder} to make a new split")
         return committed
     folder.mkdir(parents=True, exist_ok=True)
     for k in SPLITS:

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _resize, check_same_size, file_manifest,
-                               read_array, seeded_order, verify_or_write_split, write_prepared)
+                               move_into_place, read_array, seeded_order, set_difference, verify_or_write_split,
+                               write_prepared)
 
 # (label id, name, train id) of cityscapesScripts' labels.py; 255: void, not evaluated
 LABELS = (
@@ -193,29 +194,20 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
 
 def u2pl_lists(cache: str | Path, local: str | Path | None = None,
                checksums: dict[str, str] = U2PL_SHA256) -> dict[str, list[str]]:
-    """U2PL's split lists, checked against ``checksums``: copied from ``local`` (a folder laid out as U2PL's
+    """U2PL's split lists, checked against ``checksums``: read from ``local`` (a folder laid out as U2PL's
     ``data/splits/cityscapes/``) when given, else downloaded from the pinned commit into ``cache``."""
-    from imlib.data.download import DownloadError, _check, fetch
+    from imlib.data.download import DownloadError, check_sha256, fetch
 
-    cache = Path(cache)
     lists = {}
     for rel, digest in checksums.items():
-        path = cache / rel
-        if local is not None:
-            source = Path(local) / rel
-            if not source.exists():
-                raise DatasetError(f"{source}: missing (expected U2PL's data/splits/cityscapes/{rel})")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_bytes() != source.read_bytes():
-                tmp = path.with_name(path.name + ".tmp")
-                shutil.copyfile(source, tmp)
-                os.replace(tmp, path)
-                path.with_name(path.name + ".sha256").unlink(missing_ok=True)
         try:
             if local is not None:
-                _check(path, digest, f"U2PL's {rel} at commit {U2PL_COMMIT[:7]}")
+                path = Path(local) / rel
+                if not path.exists():
+                    raise DatasetError(f"{path}: missing (expected U2PL's data/splits/cityscapes/{rel})")
+                check_sha256(path, digest, f"U2PL's {rel} at commit {U2PL_COMMIT[:7]}")
             else:
-                fetch(U2PL_URL + rel, path, digest, quiet=True)
+                path = fetch(U2PL_URL + rel, Path(cache) / rel, digest, quiet=True)
         except DownloadError as e:
             raise DatasetError(str(e)) from None
         lists[rel] = path.read_text().split()
@@ -239,8 +231,7 @@ def _check_partition(name: str, labeled: list[str], unlabeled: list[str], train:
     listed = set(labeled) | set(unlabeled)
     if listed != train:
         raise DatasetError(f"U2PL split {name} names other train images than {len(train)} found "
-                           f"(listed but not here: {sorted(listed - train)[:10]}; here but not listed: "
-                           f"{sorted(train - listed)[:10]})")
+                           f"({set_difference(listed, train)})")
 
 
 def prepare_study_a(src: str | Path, dst: str | Path, cache: str | Path = "data/raw/u2pl_splits",
@@ -261,10 +252,8 @@ def prepare_study_a(src: str | Path, dst: str | Path, cache: str | Path = "data/
         _check_partition(n, s["labeled"], s["unlabeled"], train)
     val = _list_stems(lists["val.txt"], "val.txt", "val")
     if set(val) != set(pairs["val"][0]):
-        here = set(pairs["val"][0])
         raise DatasetError(f"U2PL val.txt names other val images than found in {src / 'leftImg8bit' / 'val'} "
-                           f"(listed but not here: {sorted(set(val) - here)[:10]}; here but not listed: "
-                           f"{sorted(here - set(val))[:10]})")
+                           f"({set_difference(set(val), set(pairs['val'][0]))})")
 
     tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
     if tmp.exists():
@@ -298,11 +287,7 @@ def prepare_study_a(src: str | Path, dst: str | Path, cache: str | Path = "data/
                            for n, s in splits.items()} | {"val": len(val)},
                 "files": file_manifest(src, files)}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    if dst.exists() or dst.is_symlink():
-        shutil.rmtree(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, dst)
-    return dst
+    return move_into_place(tmp, dst)
 
 
 def study_a_pairs(prepared: str | Path, split: str = "1/16", part: str = "labeled") -> list[tuple[Path, Path]]:
