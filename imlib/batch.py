@@ -1,13 +1,14 @@
-"""Run a grid of (dataset, method, seed) cells: skip cells whose record exists, record failures and
+"""Run a grid of (dataset, method, seed) runs: skip runs whose record exists, record failures and
 go on with the rest, report at the end.
 
-Each cell executes the parameterised ``notebooks/train.py`` with papermill (``executor="notebook"``,
+Each run executes the parameterised ``notebooks/train.py`` with papermill (``executor="notebook"``,
 the default: the executed notebook is kept beside the run record) or calls ``imlib.methods.run``
-directly (``executor="inprocess"``, used by the tests). Cells run in worker processes (``jobs`` at once; on the CPU each worker uses ``threads`` threads, since
-two single-threaded trainings of these small U-Nets get ~1.8x the throughput of one two-threaded one).
-Reference cells run first, so that Model Ensemble and IM reuse the LDT models of their seed instead of
-training them again. Every cell writes its record atomically: stopping the batch at any point and
-starting it again finishes only what is missing.
+directly (``executor="inprocess"``, used by the tests). Runs go to worker processes (``jobs`` at once; on
+the CPU each worker uses ``threads`` threads, since two single-threaded trainings of these small U-Nets get
+~1.8x the throughput of one two-threaded one). Methods that start from the LDT models of their seed
+(``MethodSpec.reuses_references``) run after the rest, so that they reuse those models instead of training
+them again. Every run writes its record atomically: stopping the batch at any point and starting it again
+finishes only what is missing.
 """
 from __future__ import annotations
 
@@ -24,21 +25,25 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from imlib import results
+from imlib import provenance, records
 from imlib.config import RunConfig, make_config
-from imlib.methods.reference import REFERENCES
+from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
+from imlib.methods.registry import get_method, method_keys
+from imlib.paths import TRAIN_NOTEBOOK
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "train.py"
 # RunConfig fields the train notebook takes as parameters of their own; the rest go in ``overrides``
 NOTEBOOK_PARAMETERS = ("study", "dataset", "method", "seed", "labeled_fraction", "preset", "device",
                        "results_dir", "work_dir")
 
-STUDY_B_SMOKE_DATASETS = ("synthetic-lesion", "synthetic-cells", "synthetic-scenes")
-# the twelve rows of the paper's Study B table, in its order
-STUDY_B_SMOKE_METHODS = ("ldt", "aldt", "fdt", "afdt", "fixmatch", "fpl", "crossmatch", "imas", "u2pl", "unimatch",
-                         "me", "im")
-# methods that start from the run's LDT models, so they run after the references
-GENERATIONAL = ("me", "im")
+
+def default_datasets(study: str = "b") -> list[str]:
+    """The grid's datasets when none are named: the embedded synthetic tasks (no download needed)."""
+    return list(SYNTHETIC_DATASETS)
+
+
+def default_methods(study: str = "b") -> list[str]:
+    """The grid's methods when none are named: every registered method of the study, in the paper's order."""
+    return method_keys(study=study)
 
 
 @dataclass
@@ -53,10 +58,14 @@ class BatchReport:
         return not self.failed
 
 
-def expand_grid(study: str, preset: str, datasets: Sequence[str], method_names: Sequence[str],
-                seeds: Sequence[int], overrides: dict[str, Any] | None = None) -> list[RunConfig]:
-    return [make_config(preset, study=study, dataset=d, method=m, seed=s, **(overrides or {}))
-            for d, m, s in itertools.product(datasets, method_names, seeds)]
+def expand_grid(study: str, preset: str, datasets: Sequence[str] | None = None,
+                method_names: Sequence[str] | None = None, seeds: Sequence[int] = (0,),
+                overrides: dict[str, Any] | None = None) -> list[RunConfig]:
+    """One configuration per (dataset, method, seed); unnamed datasets and methods take the defaults."""
+    datasets = default_datasets(study) if datasets is None else datasets
+    method_names = default_methods(study) if method_names is None else method_names
+    return [make_config(preset, study=study, dataset=d, method=m, seed=seed, **(overrides or {}))
+            for d, m, seed in itertools.product(datasets, method_names, seeds)]
 
 
 def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
@@ -90,33 +99,33 @@ def _execute_notebook(cfg: RunConfig) -> None:
     import jupytext
     import papermill
 
-    record = results.record_path(cfg.results_dir, cfg.run_id)
+    record = records.record_path(cfg.results_dir, cfg.run_id)
     out = record.with_suffix(".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(jupytext.read(NOTEBOOK), str(out), parameters=notebook_parameters(cfg),
-                               cwd=str(NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+    papermill.execute_notebook(jupytext.read(TRAIN_NOTEBOOK), str(out), parameters=notebook_parameters(cfg),
+                               cwd=str(TRAIN_NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
                                kernel_manager_class=_kernel_manager_class())
     if not record.exists():
         raise RuntimeError(f"{out} ran but wrote no run record at {record}")
 
 
-def run_cell(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None, str]:
-    """Run one cell; returns (run_id, failure tail or None, summary). Failures are also written to
-    ``results_dir/_failures/``."""
+def run_one(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None, str]:
+    """Run one configuration; returns (run_id, failure tail or None, summary). Failures are also written
+    to ``results_dir/_failures/``."""
     t0 = time.perf_counter()
+    path = records.record_path(cfg.results_dir, cfg.run_id)
     try:
         if executor == "notebook":
             _execute_notebook(cfg)
         elif executor == "inprocess":
             from imlib import methods
 
-            results.write_json_atomic(methods.run(cfg, progress=False), results.record_path(cfg.results_dir, cfg.run_id))
+            records.save(methods.run(cfg, progress=False), path)
         else:
             raise ValueError(f"executor must be 'notebook' or 'inprocess', got {executor!r}")
-        rec = results.read_record(results.record_path(cfg.results_dir, cfg.run_id))
-        metric = rec["task"]["metric"]
-        return cfg.run_id, None, f"{metric} {rec['result']['test'][metric]:.3f}, {time.perf_counter() - t0:.0f} s"
-    except Exception as e:  # one failing cell must not stop the others
+        rec = records.load(path)
+        return cfg.run_id, None, f"{rec.task.metric} {rec.headline_test:.3f}, {time.perf_counter() - t0:.0f} s"
+    except Exception as e:  # one failing run must not stop the others
         text = str(e) if type(e).__name__ == "PapermillExecutionError" else traceback.format_exc()
         tail = "".join(text.splitlines(keepends=True)[-15:])
         fail = Path(cfg.results_dir) / "_failures" / f"{cfg.run_id.replace('/', '__')}.txt"
@@ -144,32 +153,38 @@ def default_jobs() -> int:
 
 
 def is_done(cfg: RunConfig, rerun_older: bool, commit: str) -> bool:
-    """A cell is done when its record exists (and, with ``rerun_older``, was written by this commit)."""
-    path = results.record_path(cfg.results_dir, cfg.run_id)
+    """A run is done when its record exists (and, with ``rerun_older``, was written by this commit)."""
+    path = records.record_path(cfg.results_dir, cfg.run_id)
     if not path.exists():
         return False
     if not rerun_older or commit == "unknown":
         return True
-    return results.read_record(path)["environment"]["git_commit"] == commit
+    return records.load(path).environment.git_commit == commit
 
 
-def run_batch(cells: list[RunConfig], jobs: int = 1, executor: str = "notebook", progress: bool = True,
+def phases(todo: list[RunConfig]) -> list[list[RunConfig]]:
+    """The order of a batch: first everything that trains from scratch (the semi-supervised baselines, the
+    slowest, before the references, so that parallel workers finish together), then the methods that start
+    from their seed's reference models."""
+    kind = {c.method: get_method(c.method).kind for c in todo}
+    first = sorted((c for c in todo if not get_method(c.method).reuses_references),
+                   key=lambda c: kind[c.method] == "reference")
+    return [first, [c for c in todo if get_method(c.method).reuses_references]]
+
+
+def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook", progress: bool = True,
               rerun_older: bool = False) -> BatchReport:
-    """Run the cells not done yet. ``rerun_older``: also rerun cells whose record another commit wrote
-    (``make reproduce`` regenerates the committed records this way, and still resumes)."""
+    """Run the configurations not done yet. ``rerun_older``: also rerun those whose record another commit
+    wrote (``make reproduce`` regenerates the committed records this way, and still resumes)."""
     report = BatchReport()
     t0 = time.perf_counter()
-    commit = results.git_commit()
+    commit = provenance.git_commit()
     todo = []
-    for cfg in cells:
+    for cfg in configs:
         if is_done(cfg, rerun_older, commit):
             report.skipped.append(cfg.run_id)
         else:
             todo.append(cfg)
-    # first everything that trains from scratch (the semi-supervised baselines, the slowest, before the
-    # references, so that parallel workers finish together), then the generational methods
-    first = sorted((c for c in todo if c.method not in GENERATIONAL), key=lambda c: c.method in REFERENCES)
-    phases = [first, [c for c in todo if c.method in GENERATIONAL]]
     bar = tqdm(total=len(todo), desc="batch", disable=not progress)
 
     def finish(run_id: str, tail: str | None, summary: str) -> None:
@@ -184,12 +199,12 @@ def run_batch(cells: list[RunConfig], jobs: int = 1, executor: str = "notebook",
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     threads = 1 if gpus else max(1, (os.cpu_count() or 1) // max(jobs, 1))
-    for phase in phases:
+    for phase in phases(todo):
         if not phase:
             continue
         if jobs <= 1:
             for cfg in phase:
-                finish(*run_cell(cfg, executor))
+                finish(*run_one(cfg, executor))
             continue
         ctx = mp.get_context("spawn")
         slots = ctx.Queue()
@@ -197,7 +212,7 @@ def run_batch(cells: list[RunConfig], jobs: int = 1, executor: str = "notebook",
             slots.put(i % gpus if gpus else None)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(slots, threads)) as pool:
-            futures = [pool.submit(run_cell, cfg, executor) for cfg in phase]
+            futures = [pool.submit(run_one, cfg, executor) for cfg in phase]
             for f in as_completed(futures):
                 finish(*f.result())
     bar.close()

@@ -1,15 +1,16 @@
-"""Run configuration and the two presets.
+"""Run configuration and the presets.
 
 ``paper`` is the paper's protocol (paper-notes §4/§5): AdamW lr 3e-3, batch 32, 50 epochs of
 floor(N / 32) steps, best-on-validation checkpoint, 10 reference models per run, IM with n teachers
 out of K = 5 students per generation and 5 generations. ``smoke`` is the same code at CPU scale: tiny
 synthetic images, every model gets the same small step budget (``steps_per_epoch``), fewer models.
+
+Every field declares what it affects (``scope``), and that alone decides which fields identify a
+trained model (see :func:`semantic_fields`): there is no hand-kept list of cache-key fields.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -19,49 +20,56 @@ from typing import Any
 PAPER_LR = 3e-3
 PAPER_WEIGHT_DECAY = 1e-4 / PAPER_LR
 
+# What a field affects. A supervised reference model depends on DATA and TRAINING fields only (so the
+# LDT models of a seed serve LDT, Model Ensemble and IM alike); a method's own models also on METHOD
+# fields. RUN fields name the run, RUNTIME fields say where and how it runs; neither changes weights.
+RUN, DATA, TRAINING, METHOD, RUNTIME = "run", "data", "training", "method", "runtime"
+SCOPES = (RUN, DATA, TRAINING, METHOD, RUNTIME)
+
+
+def _f(default: Any, scope: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"scope": scope}, **kw)
+
 
 @dataclass
 class RunConfig:
-    study: str = "b"
-    dataset: str = "synthetic-lesion"
-    method: str = "ldt"
-    seed: int = 0
-    preset: str = "paper"
+    study: str = _f("b", RUN)
+    dataset: str = _f("synthetic-lesion", DATA)
+    method: str = _f("ldt", RUN)
+    seed: int = _f(0, TRAINING)  # varies the models; the split stays ``data_seed``'s
+    preset: str = _f("paper", RUN)
     # data
-    data_seed: int = 42  # the paper keeps one split (seed 42) for all runs; ``seed`` varies the models
-    labeled_fraction: float = 0.1
-    image_size: int = 256  # synthetic datasets only; real datasets are prepared at their own size
-    n_train: int = 2594  # synthetic sizes mirror ISIC 2018 (2594 train / 100 val / 1000 test)
-    n_val: int = 100
-    n_test: int = 1000
+    data_seed: int = _f(42, DATA)  # the paper keeps one split (seed 42) for all runs
+    labeled_fraction: float = _f(0.1, DATA)
+    image_size: int = _f(256, DATA)  # synthetic datasets only; real datasets are prepared at their own size
+    n_train: int = _f(2594, DATA)  # synthetic sizes mirror ISIC 2018 (2594 train / 100 val / 1000 test)
+    n_val: int = _f(100, DATA)
+    n_test: int = _f(1000, DATA)
     # model
-    alpha: float | None = None  # None: the dataset's default (ISIC 0.5, others 1)
-    bn_momentum: float = 0.01  # Keras' 0.99; smoke runs use 0.1 (too few steps for slow BN statistics)
+    alpha: float | None = _f(None, TRAINING)  # None: the dataset's default (ISIC 0.5, others 1)
+    bn_momentum: float = _f(0.01, TRAINING)  # Keras' 0.99; smoke runs use 0.1 (too few steps for slow BN statistics)
     # training
-    epochs: int = 50
-    batch_size: int = 32
-    steps_per_epoch: int | None = None  # None: floor(N / batch_size), the paper's
-    lr: float = PAPER_LR
-    weight_decay: float = PAPER_WEIGHT_DECAY
-    amp: bool = True  # bf16 autocast, CUDA only
-    device: str = "auto"
-    # reference models and generational methods
-    n_models: int = 10  # reference models per run (the paper trains 10, keeps the top 4)
-    aug_copies: int = 9  # ALDT / AFDT: augmented copies per labeled image
-    n_teachers: int = 2
-    ssl_models: int = 3  # models per semi-supervised baseline run (top-1 on validation is reported)
-    n_students: int = 5
-    generations: int = 5
-    # IM options (paper defaults)
-    im_mode: str = "blackout"  # or "ignore"
-    im_erode: int = 0
-    im_dilate: int = 0
-    im_filter: bool | None = None  # None: the paper's (on for binary tasks only)
-    # where things go
-    results_dir: str = "data/results"
-    prepared_dir: str = "data/prepared"  # datasets prepared by ``imlib prepare``
-    work_dir: str = "data/work"
-    extra: dict[str, Any] = field(default_factory=dict)
+    epochs: int = _f(50, TRAINING)
+    batch_size: int = _f(32, TRAINING)
+    steps_per_epoch: int | None = _f(None, TRAINING)  # None: floor(N / batch_size), the paper's
+    lr: float = _f(PAPER_LR, TRAINING)
+    weight_decay: float = _f(PAPER_WEIGHT_DECAY, TRAINING)
+    aug_copies: int = _f(9, TRAINING)  # ALDT / AFDT: augmented copies per labeled image
+    # how many models a method trains and keeps
+    n_models: int = _f(10, METHOD)  # reference models per run (the paper trains 10, keeps the top 4)
+    n_teachers: int = _f(2, METHOD)
+    ssl_models: int = _f(3, METHOD)  # models per semi-supervised baseline run (top-1 on validation is reported)
+    n_students: int = _f(5, METHOD)
+    generations: int = _f(5, METHOD)
+    # the method's own options, declared with defaults and reasons in its registry entry
+    # (``imlib.methods.registry``); ``make_config`` fills in the defaults
+    options: dict[str, Any] = field(default_factory=dict, metadata={"scope": METHOD})
+    # how and where it runs
+    amp: bool = _f(True, RUNTIME)  # bf16 autocast, CUDA only
+    device: str = _f("auto", RUNTIME)
+    results_dir: str = _f("data/results", RUNTIME)
+    prepared_dir: str = _f("data/prepared", RUNTIME)  # datasets prepared by ``imlib prepare``
+    work_dir: str = _f("data/work", RUNTIME)  # trained models, reused and resumed
 
     def __post_init__(self) -> None:
         if self.n_teachers < 2:
@@ -71,15 +79,26 @@ class RunConfig:
                              f"(n_models={self.n_models}, n_students={self.n_students})")
         if not 0 < self.labeled_fraction <= 1:
             raise ValueError(f"labeled_fraction must be in (0, 1], got {self.labeled_fraction}")
-        if self.im_mode not in ("blackout", "ignore"):
-            raise ValueError(f"im_mode must be 'blackout' or 'ignore', got {self.im_mode!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @property
     def run_id(self) -> str:
-        return f"study_{self.study}/{self.dataset}/{self.method}/{self.preset}-seed{self.seed}"
+        return run_id(self.study, self.dataset, self.method, self.preset, self.seed)
+
+
+def run_id(study: str, dataset: str, method: str, preset: str, seed: int) -> str:
+    """A run's name, also its record's path under the results folder."""
+    return f"study_{study}/{dataset}/{method}/{preset}-seed{seed}"
+
+
+def semantic_fields(*scopes: str) -> tuple[str, ...]:
+    """The names of the fields of the given scopes, in declaration order."""
+    unknown = set(scopes) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scopes {sorted(unknown)}; expected some of {SCOPES}")
+    return tuple(f.name for f in fields(RunConfig) if f.metadata["scope"] in scopes)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -92,29 +111,18 @@ PRESETS: dict[str, dict[str, Any]] = {
                   steps_per_epoch=30, n_models=2, ssl_models=1, n_students=2, generations=2, alpha=0.5, bn_momentum=0.1),
 }
 
-# fields that do not change what a model learns (left out of cache keys)
-NON_SEMANTIC = {"study", "method", "preset", "device", "amp", "results_dir", "work_dir", "prepared_dir"}
-
 
 def make_config(preset: str = "smoke", **overrides: Any) -> RunConfig:
+    """The preset's configuration with ``overrides``; the method's options are checked against its
+    registry entry and completed with their defaults (a typo fails here, before any training)."""
+    from imlib.methods.registry import get_method
+
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
     names = {f.name for f in fields(RunConfig)}
     unknown = set(overrides) - names
     if unknown:
         raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
-    return RunConfig(**{**PRESETS[preset], "preset": preset, **overrides})
-
-
-# what a supervised reference model depends on (so LDT models are shared by LDT, ME and IM runs)
-REFERENCE_FIELDS = ("dataset", "seed", "data_seed", "labeled_fraction", "image_size", "n_train", "n_val",
-                    "n_test", "alpha", "bn_momentum", "epochs", "batch_size", "steps_per_epoch", "lr", "weight_decay",
-                    "aug_copies", "extra")
-
-
-def config_key(cfg: RunConfig, reference_only: bool = False, **extra: Any) -> str:
-    """A short hash of everything that determines a trained model (used to reuse and resume models)."""
-    d = {k: v for k, v in cfg.to_dict().items()
-         if (k in REFERENCE_FIELDS if reference_only else k not in NON_SEMANTIC or k == "method")}
-    blob = json.dumps({**d, **extra}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    cfg = RunConfig(**{**PRESETS[preset], "preset": preset, **overrides})
+    cfg.options = get_method(cfg.method).resolve_options(cfg.options)
+    return cfg

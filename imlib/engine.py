@@ -24,10 +24,7 @@ from imlib import metrics
 from imlib.data import SegData
 from imlib.data.task import Task
 from imlib.losses import activate, discretise, task_loss
-
-# Part of every cached model's key: bump it when a change to training would change the weights, so
-# that models trained by older code are not reused.
-TRAINING_VERSION = 2
+from imlib.selection import improves
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -64,12 +61,13 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def selection_score(model: nn.Module, val: SegData, task: Task, s: TrainSettings, device) -> tuple[float, bool]:
+def selection_score(model: nn.Module, val: SegData, task: Task, settings: TrainSettings,
+                    device) -> tuple[float, bool]:
     """The per-epoch checkpoint criterion of the original: val IoU (binary), val per-image mIoU
     (multi-class; the original used a soft batch mIoU), val loss (multi-label). Returns (score, higher_is_better)."""
     if task.kind == "multilabel":
-        return validation_loss(model, val, task, s, device), False
-    pred = predict_labels(model, val.images, task, s.eval_batch_size, s.amp)
+        return validation_loss(model, val, task, settings, device), False
+    pred = predict_labels(model, val.images, task, settings.eval_batch_size, settings.amp)
     return metrics.score(pred, val.labels, task)[task.metric], True
 
 
@@ -79,9 +77,9 @@ def predict_probs(model: nn.Module, images: torch.Tensor, task: Task, batch_size
     model.eval()
     dev = next(model.parameters()).device
     out = []
-    for s in range(0, len(images), batch_size):
+    for start in range(0, len(images), batch_size):
         with autocast(dev, amp):
-            out.append(activate(model(images[s:s + batch_size].to(dev)), task).float())
+            out.append(activate(model(images[start:start + batch_size].to(dev)), task).float())
     return torch.cat(out)
 
 
@@ -91,12 +89,13 @@ def predict_labels(model: nn.Module, images: torch.Tensor, task: Task, batch_siz
 
 
 @torch.no_grad()
-def validation_loss(model: nn.Module, data: SegData, task: Task, s: TrainSettings, device) -> float:
+def validation_loss(model: nn.Module, data: SegData, task: Task, settings: TrainSettings, device) -> float:
     model.eval()
     total, n = 0.0, 0
-    for i in range(0, len(data), s.eval_batch_size):
-        x, y = data.images[i:i + s.eval_batch_size], data.labels[i:i + s.eval_batch_size]
-        with autocast(device, s.amp):
+    step = settings.eval_batch_size
+    for i in range(0, len(data), step):
+        x, y = data.images[i:i + step], data.labels[i:i + step]
+        with autocast(device, settings.amp):
             total += float(task_loss(model(x), y, task)) * len(x)
         n += len(x)
     return total / max(n, 1)
@@ -106,7 +105,7 @@ def evaluate(model: nn.Module, data: SegData, task: Task, batch_size: int = 64, 
     return metrics.score(predict_labels(model, data.images, task, batch_size, amp), data.labels, task)
 
 
-class _BatchStream:
+class BatchStream:
     """Shuffled indices, a new permutation whenever one runs out (state saved in checkpoints)."""
 
     def __init__(self, n: int, seed: int):
@@ -124,12 +123,12 @@ class _BatchStream:
             k -= len(take)
         return torch.cat(parts)
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "perm": self.perm, "pos": self.pos}
 
-    def load(self, st: dict) -> None:
-        self.gen.set_state(st["gen"])
-        self.perm, self.pos = st["perm"], st["pos"]
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.perm, self.pos = state["perm"], state["pos"]
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -167,6 +166,7 @@ class Objective:
         return model
 
     def state_dict(self) -> dict:
+        """Everything needed to resume (random streams, teachers...); subclasses extend ``super()``'s."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
@@ -185,7 +185,7 @@ class Supervised(Objective):
         return len(self.train)
 
     def bind(self, model, device, seed):
-        self.stream = _BatchStream(len(self.train), seed)
+        self.stream = BatchStream(len(self.train), seed)
 
     def loss(self, model, step, total_steps):
         idx = self.stream.next(self.batch_size).to(self.train.images.device)
@@ -193,31 +193,26 @@ class Supervised(Objective):
         return loss, {}
 
     def state_dict(self):
-        return {"stream": self.stream.state()}
+        return {"stream": self.stream.state_dict()}
 
     def load_state_dict(self, state):
-        self.stream.load(state["stream"])
+        self.stream.load_state_dict(state["stream"])
 
 
-def train_model(model_fn: Callable[[], nn.Module], train: SegData | Objective, val: SegData, task: Task,
-                s: TrainSettings, seed: int, device: torch.device, checkpoint: Path | None = None,
+def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegData, task: Task,
+                settings: TrainSettings, seed: int, device: torch.device, checkpoint: Path | None = None,
                 desc: str = "train") -> TrainResult:
-    """Train one model from scratch (or resume it from ``checkpoint``) and return its best weights.
-
-    ``train`` is a labeled set (the paper's supervised step) or any :class:`Objective`.
-    """
-    if isinstance(train, SegData) and len(train) == 0:
-        raise ValueError(f"{desc}: the training set is empty")
+    """Train one model from scratch (or resume it from ``checkpoint``) on ``objective`` and return the
+    weights of its best validation epoch."""
     if len(val) == 0:
         raise ValueError(f"{desc}: the validation set is empty")
-    objective = Supervised(train, task, s.batch_size) if isinstance(train, SegData) else train
     torch.manual_seed(seed)
-    model = model_fn().to(device)
+    model = build().to(device)
     objective.bind(model, device, seed)
-    opt = torch.optim.AdamW(list(model.parameters()) + objective.parameters(), lr=s.lr,
-                            weight_decay=s.weight_decay, eps=1e-7)
-    steps = s.steps_per_epoch or max(1, objective.epoch_size() // s.batch_size)
-    total = steps * s.epochs
+    opt = torch.optim.AdamW(list(model.parameters()) + objective.parameters(), lr=settings.lr,
+                            weight_decay=settings.weight_decay, eps=1e-7)
+    steps = settings.steps_per_epoch or max(1, objective.epoch_size() // settings.batch_size)
+    total = steps * settings.epochs
     start, best_score, best_epoch, best_state, history, spent = 0, None, -1, None, [], 0.0
     if checkpoint is not None and checkpoint.exists():
         ck = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -226,14 +221,15 @@ def train_model(model_fn: Callable[[], nn.Module], train: SegData | Objective, v
         objective.load_state_dict(ck["objective"])
         start, best_score, best_epoch = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"]
         best_state, history, spent = ck["best_state"], ck["history"], ck["seconds"]
-    bar = tqdm(range(start, s.epochs), desc=desc, leave=False, disable=not s.progress, initial=start, total=s.epochs)
+    bar = tqdm(range(start, settings.epochs), desc=desc, leave=False, disable=not settings.progress, initial=start,
+               total=settings.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
         running: dict[str, torch.Tensor] = {}
         for i in range(steps):
             step = epoch * steps + i
-            with autocast(device, s.amp):
+            with autocast(device, settings.amp):
                 loss, parts = objective.loss(model, step, total)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -242,9 +238,8 @@ def train_model(model_fn: Callable[[], nn.Module], train: SegData | Objective, v
             for name, value in {"loss": loss, **parts}.items():
                 running[name] = running.get(name, 0.0) + value.detach().float()
         kept = objective.eval_model(model)
-        score, higher = selection_score(kept, val, task, s, device)
-        better = best_score is None or (score > best_score if higher else score < best_score)
-        if better:
+        score, higher = selection_score(kept, val, task, settings, device)
+        if improves(score, best_score, higher):
             best_score, best_epoch = score, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
         if device.type == "cuda":

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imlib.cells import redraw_position
+from imlib.cell_positions import redraw_position
 from imlib.data.task import Task
 
 Mode = Literal["blackout", "ignore"]

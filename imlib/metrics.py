@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from imlib.cells import blob_centroids, redraw_position
+from imlib.cell_positions import blob_centroids, redraw_position
 from imlib.data.task import Task
 
 EPS = 1e-7

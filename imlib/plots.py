@@ -15,13 +15,13 @@ import seaborn as sns
 from matplotlib.colors import ListedColormap
 
 from imlib.data.task import Task
+from imlib.methods import registry
+from imlib.records import RunRecord
 
 MASK_COLOUR = (1.0, 0.55, 0.0)
 # the paper's SUIM colours, class 0 = IM in grey (211, 211, 211)
 SUIM_PALETTE = np.array([(211, 211, 211), (0, 0, 0), (0, 0, 255), (0, 255, 0), (0, 255, 255), (255, 0, 0),
                          (255, 0, 255), (255, 255, 0), (255, 255, 255)]) / 255.0
-METHOD_COLOURS = {"im": "#d95f02", "me": "#7570b3", "ldt": "#666666", "aldt": "#1b9e77", "fdt": "#000000",
-                  "afdt": "#e7298a"}
 
 
 def style() -> None:
@@ -136,18 +136,18 @@ def predictions_figure(images: np.ndarray, truths: np.ndarray, preds: np.ndarray
     return fig
 
 
-def training_curves(record: dict) -> plt.Figure:
+def training_curves(record: RunRecord) -> plt.Figure:
     """Loss and validation score per epoch for every model of a run."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.2))
-    for g in record["generations"]:
-        for m in g["members"]:
-            h = pd.DataFrame(m["history"])
+    for g in record.generations:
+        for m in g.models:
+            h = pd.DataFrame(m.history)
             if h.empty:
                 continue
-            a1.plot(h.epoch, h.loss, alpha=0.7, label=m["name"])
-            a2.plot(h.epoch, h.val_score, alpha=0.7, label=m["name"])
+            a1.plot(h.epoch, h.loss, alpha=0.7, label=m.name)
+            a2.plot(h.epoch, h.val_score, alpha=0.7, label=m.name)
     a1.set(xlabel="epoch", ylabel="training loss", yscale="log")
-    crit = "val loss" if record["task"]["kind"] == "multilabel" else f"val {record['task']['metric']}"
+    crit = "val loss" if record.task.kind == "multilabel" else f"val {record.task.metric}"
     a2.set(xlabel="epoch", ylabel=crit)
     a2.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -156,18 +156,18 @@ def training_curves(record: dict) -> plt.Figure:
 
 def generation_curves(comp_runs: pd.DataFrame, references: pd.DataFrame, metric_label: str,
                       lower_is_better: bool = False) -> plt.Figure:
-    """Test score per generation of IM and Model Ensemble (lines with markers) against the supervised
-    references (horizontal lines). ``comp_runs``: columns method, generation, value; ``references``:
-    columns method, value."""
+    """Test score per generation of the generational methods (lines with markers) against the supervised
+    references (horizontal lines), in each method's registry colour. ``comp_runs``: columns method,
+    generation, value; ``references``: columns method, value."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for method, grp in comp_runs.groupby("method"):
         agg = grp.groupby("generation").value.agg(["mean", "std"]).reset_index()
         ax.errorbar(agg.generation, agg["mean"], yerr=agg["std"].fillna(0), marker="o", capsize=3,
-                    color=METHOD_COLOURS.get(method), label=method.upper())
+                    color=registry.colour(method), label=registry.display_name(method))
     for _, r in references.iterrows():
-        ax.axhline(r.value, ls="--", lw=1, color=METHOD_COLOURS.get(r.method, "grey"))
-        ax.annotate(r.method.upper(), (1.0, r.value), xycoords=("axes fraction", "data"), fontsize=7,
-                    va="center", ha="left", color=METHOD_COLOURS.get(r.method, "grey"))
+        ax.axhline(r.value, ls="--", lw=1, color=registry.colour(r.method))
+        ax.annotate(registry.display_name(r.method), (1.0, r.value), xycoords=("axes fraction", "data"), fontsize=7,
+                    va="center", ha="left", color=registry.colour(r.method))
     ax.set(xlabel="generation (0 = the LDT teachers)", ylabel=metric_label + (" (lower is better)" if lower_is_better else ""))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8, loc="best")

@@ -1,9 +1,10 @@
-"""The Study B table: the paper's reported numbers beside the numbers reproduced from run records.
+"""The tables: the paper's reported numbers beside the numbers reproduced from run records.
 
 A reproduced number is the mean (and standard deviation) over seeds of each run's headline test
 value (the model and generation chosen on validation). Runs on a synthetic stand-in are shown in the
 column of the dataset they stand in for but are marked as such, and get no delta: a synthetic score is
-not a reproduction of the paper's number.
+not a reproduction of the paper's number. Rows are the registered methods (:mod:`imlib.methods.registry`),
+in the paper's order.
 """
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-PAPER_DIR = Path(__file__).resolve().parent.parent / "data" / "paper"
+from imlib.methods import registry
+from imlib.methods.semi_supervised import SHARED_SETTINGS
+from imlib.paths import PAPER_DIR
+from imlib.records import RunRecord
 
-# method key -> the paper's row label (in the paper's order)
-STUDY_B_METHODS = {
-    "ldt": "Labeled Only (LDT)", "aldt": "Aug. Labeled (ALDT)", "fdt": "Full Dataset (FDT)",
-    "afdt": "Aug. Full Dataset (AFDT)", "fixmatch": "FixMatch", "fpl": "FPL", "crossmatch": "CrossMatch",
-    "imas": "iMAS", "u2pl": "U2PL", "unimatch": "UniMatch", "me": "Model Ensemble (ME)", "im": "IM",
-}
 # paper dataset -> (column in the reported CSV, metric key in run records, scale to the paper's unit)
 STUDY_B_COLUMNS = {
     "isic2018": ("isic2018_iou", "iou", 100.0),
@@ -27,12 +25,36 @@ STUDY_B_COLUMNS = {
     "cityscapes": ("cityscapes_miou", "miou", 100.0),
 }
 LOWER_IS_BETTER = {"hela"}
+PAPER_NAMES = {"isic2018": "ISIC 2018", "hela": "HeLa", "suim": "SUIM", "cityscapes": "Cityscapes"}
+METRIC_UNITS = {"iou": "IoU %", "miou": "mIoU %", "mcce": "MCCE"}
 
 
-def paper_dataset(record: dict) -> str:
-    """The dataset a run counts for: the one a synthetic task stands in for, else its own name (a column
-    of the paper's table only when it is in ``STUDY_B_COLUMNS``)."""
-    return record["dataset"].get("stands_in_for") or record["dataset"]["name"]
+def row_label(key: str) -> str:
+    """A method's row: the paper's label when it has one, else its display name."""
+    spec = registry.get_method(key) if key in registry.method_keys() else None
+    return (spec.paper_row or spec.name) if spec else key
+
+
+def in_paper_table(record: RunRecord) -> bool:
+    """Whether a run belongs to a column of the paper's Study B table (its dataset or the one it stands in for)."""
+    return record.config.study == "b" and record.dataset.paper_dataset in STUDY_B_COLUMNS
+
+
+def records_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """Tidy table: one row per (run, generation, split, metric) with the top-1 model's value, plus the
+    run's identity and provenance columns."""
+    rows = []
+    for r in records:
+        c = r.config
+        base = {"run_id": r.run_id, "study": c.study, "dataset": c.dataset, "method": c.method, "preset": c.preset,
+                "seed": c.seed, "synthetic": r.dataset.synthetic, "stands_in_for": r.dataset.stands_in_for,
+                "device": r.environment.device.type, "commit": r.environment.git_commit,
+                "selected_generation": r.result.generation}
+        for g in r.generations:
+            for split, scores in (("val", g.val), ("test", g.test)):
+                for metric, value in scores.items():
+                    rows.append({**base, "generation": g.generation, "split": split, "metric": metric, "value": value})
+    return pd.DataFrame(rows)
 
 
 def reported_study_b(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
@@ -40,50 +62,47 @@ def reported_study_b(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the paper's reported Study B numbers belong there")
     df = pd.read_csv(path)
-    names = set(STUDY_B_METHODS.values())
+    names = {m.paper_row for m in registry.methods(study="b") if m.paper_row}
     unknown = set(df["method"]) - names
     if unknown:
         raise ValueError(f"{path}: unexpected method rows {sorted(unknown)}")
     return df
 
 
-def study_b_comparison(records: list[dict], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
-    """Tidy comparison: one row per (method, paper dataset) with reported and reproduced values."""
+def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    """Tidy comparison: one row per (registered Study B method, paper dataset) with reported and reproduced values."""
     reported = reported_study_b(paper_dir).set_index("method")
     runs = []
     for r in records:
-        c = r["config"]
-        if c["study"] != "b" or c["method"] not in STUDY_B_METHODS:
+        if not in_paper_table(r) or r.config.method not in registry.method_keys(study="b"):
             continue
-        target = paper_dataset(r)
-        if target not in STUDY_B_COLUMNS:
-            continue
+        target = r.dataset.paper_dataset
         _, metric, scale = STUDY_B_COLUMNS[target]
-        runs.append({"method": c["method"], "paper_dataset": target, "dataset": r["dataset"]["name"],
-                     "synthetic": bool(r["dataset"]["synthetic"]), "preset": c["preset"], "seed": c["seed"],
-                     "value": r["result"]["test"][metric] * scale,
-                     "device": r["environment"]["device"]["type"], "commit": r["environment"]["git_commit"]})
+        runs.append({"method": r.config.method, "paper_dataset": target, "dataset": r.dataset.name,
+                     "synthetic": r.dataset.synthetic, "preset": r.config.preset, "seed": r.config.seed,
+                     "value": r.result.test[metric] * scale, "device": r.environment.device.type,
+                     "commit": r.environment.git_commit})
     runs = pd.DataFrame(runs, columns=["method", "paper_dataset", "dataset", "synthetic", "preset", "seed",
                                        "value", "device", "commit"])
     rows = []
-    for key, name in STUDY_B_METHODS.items():
+    for spec in registry.methods(study="b"):
         for ds, (col, metric, _) in STUDY_B_COLUMNS.items():
-            mine = runs[(runs.method == key) & (runs.paper_dataset == ds)]
-            row = {"method": key, "paper_method": name, "paper_dataset": ds, "metric": metric,
-                   "lower_is_better": ds in LOWER_IS_BETTER, "reported": float(reported.loc[name, col])}
+            mine = runs[(runs.method == spec.key) & (runs.paper_dataset == ds)]
+            has_paper_row = spec.paper_row is not None and spec.paper_row in reported.index
+            row = {"method": spec.key, "paper_method": row_label(spec.key), "paper_dataset": ds, "metric": metric,
+                   "lower_is_better": ds in LOWER_IS_BETTER,
+                   "reported": float(reported.loc[spec.paper_row, col]) if has_paper_row else None}
             for (dataset, synthetic, preset), grp in mine.groupby(["dataset", "synthetic", "preset"]):
+                mean = grp.value.mean()
                 rows.append({**row, "dataset": dataset, "synthetic": synthetic, "preset": preset,
-                             "reproduced": grp.value.mean(), "std": grp.value.std(ddof=1) if len(grp) > 1 else 0.0,
+                             "reproduced": mean, "std": grp.value.std(ddof=1) if len(grp) > 1 else 0.0,
                              "seeds": len(grp), "devices": ",".join(sorted(set(grp.device))),
                              "commits": ",".join(sorted(set(grp.commit))),
-                             "delta": None if synthetic else grp.value.mean() - row["reported"]})
+                             "delta": None if synthetic or row["reported"] is None else mean - row["reported"]})
             if mine.empty:
                 rows.append({**row, "dataset": None, "synthetic": None, "preset": None, "reproduced": None,
                              "std": None, "seeds": 0, "devices": None, "commits": None, "delta": None})
     return pd.DataFrame(rows)
-
-
-PAPER_NAMES = {"isic2018": "ISIC 2018", "hela": "HeLa", "suim": "SUIM", "cityscapes": "Cityscapes"}
 
 
 def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +120,7 @@ def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
         head = f"{PAPER_NAMES[ds]} · {unit}"
         rep, mine = {}, {}
         for _, r in part.iterrows():
-            rep[r.paper_method] = f"{r.reported:.1f}"
+            rep[r.paper_method] = "—" if pd.isna(r.reported) else f"{r.reported:.1f}"
             if pd.isna(r.reproduced):
                 mine.setdefault(r.paper_method, "not run")
                 continue
@@ -109,85 +128,88 @@ def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
             mine[r.paper_method] = val + ("" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})")
         out[(head, "paper")] = rep
         out[(head, "this project: " + ("; ".join(runs) if runs else "—"))] = mine
-    df = pd.DataFrame(out).reindex(list(STUDY_B_METHODS.values()))
+    df = pd.DataFrame(out).reindex([row_label(k) for k in registry.method_keys(study="b")])
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     df.index.name = "method"
     return df
 
 
-def own_datasets_table(records: list[dict]) -> pd.DataFrame:
+def own_datasets_table(records: list[RunRecord]) -> pd.DataFrame:
     """Runs on datasets that are not the paper's (people's own, prepared with ``imlib prepare folder``): one
     row per method (in the paper's order), one column per dataset and preset with the headline test value
     as mean ± std over seeds, in % for IoU-like metrics; no paper column, since the paper has none."""
     values: dict[tuple[str, str], list[float]] = {}
     for r in records:
-        c = r["config"]
-        if c["study"] != "b" or paper_dataset(r) in STUDY_B_COLUMNS:
+        if r.config.study != "b" or in_paper_table(r):
             continue
-        metric = r["task"]["metric"]
+        metric = r.task.metric
         scale = 1.0 if metric == "mcce" else 100.0
-        arrow = "↑" if r["task"]["higher_is_better"] else "↓"
-        head = f"{r['dataset']['name']} · {metric}{' %' if scale == 100 else ''} {arrow} ({c['preset']})"
-        values.setdefault((c["method"], head), []).append(r["result"]["test"][metric] * scale)
+        arrow = "↑" if r.task.higher_is_better else "↓"
+        head = f"{r.dataset.name} · {metric}{' %' if scale == 100 else ''} {arrow} ({r.config.preset})"
+        values.setdefault((r.config.method, head), []).append(r.headline_test * scale)
     if not values:
         return pd.DataFrame()
     table: dict[str, dict[str, str]] = {}
     for (method, head), v in values.items():
         v = pd.Series(v)
         text = f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f} (n={len(v)})" if len(v) > 1 else " (n=1)")
-        table.setdefault(head, {})[STUDY_B_METHODS.get(method, method)] = text
-    order = [m for m in STUDY_B_METHODS.values() if any(m in col for col in table.values())]
+        table.setdefault(head, {})[row_label(method)] = text
+    order = [row_label(k) for k in registry.method_keys() if any(row_label(k) in col for col in table.values())]
     order += sorted({m for col in table.values() for m in col} - set(order))
     df = pd.DataFrame(table).reindex(order).fillna("not run")
     df.index.name = "method"
     return df[sorted(df.columns)]
 
 
-def generation_frame(records: list[dict]) -> pd.DataFrame:
-    """Per run and generation: the top-1 model's test value in the paper's unit (Study B records)."""
+def generation_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """Per run and generation: the top-1 model's test value in the paper's unit (Study B records), with the
+    method's kind (reference, semi-supervised, generational) from the registry."""
     rows = []
     for r in records:
-        c = r["config"]
-        target = paper_dataset(r)
-        if c["study"] != "b" or target not in STUDY_B_COLUMNS:
+        if not in_paper_table(r):
             continue
+        target = r.dataset.paper_dataset
         _, metric, scale = STUDY_B_COLUMNS[target]
-        for g in r["generations"]:
-            rows.append({"dataset": r["dataset"]["name"], "paper_dataset": target, "method": c["method"],
-                         "preset": c["preset"], "seed": c["seed"], "generation": g["generation"],
-                         "metric": metric, "value": g["test"][metric] * scale,
-                         "mask_fraction": (g.get("pseudo_labels") or {}).get("mask_fraction")})
-    return pd.DataFrame(rows)
+        kind = registry.get_method(r.config.method).kind if r.config.method in registry.method_keys() else None
+        for g in r.generations:
+            rows.append({"dataset": r.dataset.name, "paper_dataset": target, "method": r.config.method, "kind": kind,
+                         "preset": r.config.preset, "seed": r.config.seed, "generation": g.generation,
+                         "metric": metric, "value": g.test[metric] * scale,
+                         "mask_fraction": g.pseudo_labels.mask_fraction if g.pseudo_labels else None})
+    return pd.DataFrame(rows, columns=["dataset", "paper_dataset", "method", "kind", "preset", "seed", "generation",
+                                       "metric", "value", "mask_fraction"])
 
 
-def _device(record: dict) -> str:
-    d = record["environment"]["device"]
-    return f"{d['type']} ({d['name']})" if d.get("name") else d["type"]
-
-
-def provenance_frame(records: list[dict]) -> pd.DataFrame:
+def provenance_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Where every run came from: preset, dataset (real or synthetic), seed, device, commit, time."""
     return pd.DataFrame([{
-        "run": r["run_id"], "preset": r["config"]["preset"], "dataset": r["dataset"]["name"],
-        "data": ("synthetic stand-in for " + r["dataset"]["stands_in_for"] if r["dataset"]["synthetic"]
-                 else "real: " + r["dataset"]["provenance"].get("protocol", "prepared")),
-        "seed": r["config"]["seed"], "device": _device(r),
-        "commit": r["environment"]["git_commit"][:12], "minutes": round(r["timing"]["total_s"] / 60, 1),
-        "created": r["created"]} for r in records])
+        "run": r.run_id, "method": r.config.method, "preset": r.config.preset, "dataset": r.dataset.name,
+        "data": r.dataset.description, "seed": r.config.seed, "device": str(r.environment.device),
+        "commit": r.environment.git_commit[:12], "minutes": round(r.timing.total_s / 60, 1),
+        "created": r.created} for r in records])
 
 
-def provenance_summary(records: list[dict]) -> pd.DataFrame:
+def provenance_summary(records: list[RunRecord]) -> pd.DataFrame:
     """:func:`provenance_frame` condensed to one row per dataset, preset, device and commit: which
     methods and seeds ran there and their total compute time."""
     runs = provenance_frame(records)
     if runs.empty:
         return runs
-    runs["method"] = [r["config"]["method"] for r in records]
     keys = ["dataset", "data", "preset", "device", "commit"]
     return (runs.groupby(keys, sort=True)
             .agg(runs=("run", "size"), methods=("method", lambda m: ", ".join(sorted(set(m)))),
                  seeds=("seed", lambda x: ", ".join(str(v) for v in sorted(set(x)))), minutes=("minutes", "sum"))
             .reset_index().round({"minutes": 1}))
+
+
+def hyperparameter_table(study: str = "b") -> pd.DataFrame:
+    """Every registered method's options with the reason for each value, after the settings the
+    semi-supervised baselines share with the references (rendered in the book)."""
+    rows = [{"method": "all baselines", "parameter": k, "value": v, "why": w} for k, v, w in SHARED_SETTINGS]
+    for spec in registry.methods(study=study):
+        for name, option in spec.options.items():
+            rows.append({"method": spec.name, "parameter": name, "value": str(option.default), "why": option.why})
+    return pd.DataFrame(rows)
 
 
 def reported_study_a(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
@@ -197,18 +219,17 @@ def reported_study_a(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def study_a_comparison(records: list[dict], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+def study_a_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
     """The reported Study A table with the IM gain per split and a reproduced column ('not run' until
     Study A run records exist)."""
     rep = reported_study_a(paper_dir)
     wide = rep.pivot_table(index=["group", "method", "backbone", "split"], columns="plus_im", values="miou").reset_index()
     wide = wide.rename(columns={False: "without IM", True: "with IM"})
     wide["IM gain"] = wide["with IM"] - wide["without IM"]
-    mine = {}
-    for r in records:
-        c = r["config"]
-        if c["study"] == "a":
-            mine[(c["method"], c.get("split"), bool(c.get("plus_im")))] = r["result"]["test"].get("miou_cm")
+    # Study A run records arrive with the Study A engine; until then every reproduced cell is 'not run'
+    if any(r.config.study == "a" for r in records):
+        raise NotImplementedError("Study A run records are not read yet (the Study A engine does not exist)")
+    mine: dict[tuple[str, str, bool], float] = {}
     wide["reproduced without IM"] = [mine.get((m, s, False), "not run") for m, s in zip(wide.method, wide.split)]
     wide["reproduced with IM"] = [mine.get((m, s, True), "not run") for m, s in zip(wide.method, wide.split)]
     order = {"1/16": 0, "1/8": 1, "1/4": 2, "1/2": 3}

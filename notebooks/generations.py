@@ -29,18 +29,10 @@
 # > first cell then installs the project.
 
 # %% tags=["hide-input", "hide-output"]
-# Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
-import importlib.util
-import os
-import subprocess
-import sys
-
-REPOSITORY = "https://github.com/im-companion/inconsistency-masks"
-if importlib.util.find_spec("imlib") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "im-companion"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "im-companion"], check=True)
-    sys.path.insert(0, os.path.abspath("im-companion"))
-    os.chdir("im-companion/notebooks")
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in its own venv it is there)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/im-companion/inconsistency-masks"], check=True)
+from imlib.colab import setup; setup()  # noqa: E702
 
 # %% tags=["parameters"]
 results_dir = "../data/results"
@@ -51,22 +43,18 @@ seed = 0
 image = 0  # which showcase image (0, 1 or 2)
 
 # %%
-from imlib import plots, results, showcase
-from imlib.config import RunConfig
-from imlib.data.registry import load_dataset
+from imlib import plots, records, showcase
+from imlib.config import run_id
 
 plots.style()
-record = results.read_record(results.record_path(results_dir, f"study_b/{dataset}/{method}/{preset}-seed{seed}"))
-masks, labels = showcase.generation_showcase(record, image)
-ds = load_dataset(RunConfig(**record["config"]))
-index = record["generations"][1]["pseudo_labels"]["showcase"]["unlabeled_index"][image]
-x, truth = ds.unlabeled.images[index].numpy(), ds.unlabeled.labels[index].numpy()
-plots.generations_figure(x, truth, masks, labels, ds.task);
+record = records.load(records.record_path(results_dir, run_id("b", dataset, method, preset, seed)))
+shown = showcase.generation_showcase(record, image)
+plots.generations_figure(shown.image, shown.truth, shown.masks, shown.labels, shown.task);
 
 # %%
-print(f"run {record['run_id']} · preset {preset} · dataset {dataset} (synthetic stand-in) · "
-      f"commit {record['environment']['git_commit'][:12]} · device {record['environment']['device']['type']}")
-for g in record["generations"][1:]:
-    p = g["pseudo_labels"]
-    print(f"generation {g['generation']}: mask covers {100 * p['mask_fraction']:.1f} % of the unlabeled pixels, "
-          f"pseudo-labels outside it agree with the hidden truth on {100 * p['pseudo_label_accuracy']:.1f} %")
+print(f"run {record.run_id} · preset {preset} · dataset {dataset} ({record.dataset.description}) · "
+      f"commit {record.environment.git_commit[:12]} · device {record.environment.device}")
+for g in record.generations[1:]:
+    p = g.pseudo_labels
+    print(f"generation {g.generation}: mask covers {100 * p.mask_fraction:.1f} % of the unlabeled pixels, "
+          f"pseudo-labels outside it agree with the hidden truth on {100 * p.pseudo_label_accuracy:.1f} %")

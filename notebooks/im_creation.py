@@ -26,18 +26,10 @@
 # > first cell then installs the project.
 
 # %% tags=["hide-input", "hide-output"]
-# Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
-import importlib.util
-import os
-import subprocess
-import sys
-
-REPOSITORY = "https://github.com/im-companion/inconsistency-masks"
-if importlib.util.find_spec("imlib") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "im-companion"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "im-companion"], check=True)
-    sys.path.insert(0, os.path.abspath("im-companion"))
-    os.chdir("im-companion/notebooks")
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in its own venv it is there)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/im-companion/inconsistency-masks"], check=True)
+from imlib.colab import setup; setup()  # noqa: E702
 
 # %% tags=["parameters"]
 work_dir = "../data/work"
@@ -47,9 +39,9 @@ seed = 0
 from imlib import plots, showcase
 
 plots.style()
-ctx, teachers = showcase.teachers("synthetic-lesion", n=2, seed=seed, work_dir=work_dir)
-index = showcase.typical_example(ctx, teachers)
-ex = showcase.im_example(ctx, teachers, index)
+run, teachers = showcase.teachers("synthetic-lesion", n=2, seed=seed, work_dir=work_dir)
+index = showcase.typical_example(run, teachers)
+ex = showcase.im_example(run, teachers, index)
 plots.im_creation_figure(ex.teacher_labels[0][0], ex.teacher_labels[1][0], image=ex.image);
 
 # %% [markdown]
@@ -58,7 +50,7 @@ plots.im_creation_figure(ex.teacher_labels[0][0], ex.teacher_labels[1][0], image
 # disagreement nor from the image content the teachers could not agree on.
 
 # %%
-plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx.task, truth=ex.truth);
+plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, run.task, truth=ex.truth);
 
 # %% [markdown]
 # ## Multi-class (SUIM-like scenes)
@@ -66,9 +58,9 @@ plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked,
 # class 0 (grey).
 
 # %%
-ctx_mc, teachers_mc = showcase.teachers("synthetic-scenes", n=2, seed=seed, work_dir=work_dir)
-ex = showcase.im_example(ctx_mc, teachers_mc, showcase.typical_example(ctx_mc, teachers_mc))
-plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx_mc.task, truth=ex.truth);
+run_mc, teachers_mc = showcase.teachers("synthetic-scenes", n=2, seed=seed, work_dir=work_dir)
+ex = showcase.im_example(run_mc, teachers_mc, showcase.typical_example(run_mc, teachers_mc))
+plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, run_mc.task, truth=ex.truth);
 
 # %% [markdown]
 # ## Multi-label (HeLa-like cells)
@@ -77,6 +69,6 @@ plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked,
 # clamp(⌊d_min / 4⌋, 3, 8) at the centroids of the unanimous blobs.
 
 # %%
-ctx_ml, teachers_ml = showcase.teachers("synthetic-cells", n=2, seed=seed, work_dir=work_dir)
-ex = showcase.im_example(ctx_ml, teachers_ml, showcase.typical_example(ctx_ml, teachers_ml))
-plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, ctx_ml.task, truth=ex.truth);
+run_ml, teachers_ml = showcase.teachers("synthetic-cells", n=2, seed=seed, work_dir=work_dir)
+ex = showcase.im_example(run_ml, teachers_ml, showcase.typical_example(run_ml, teachers_ml))
+plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, run_ml.task, truth=ex.truth);

@@ -27,27 +27,20 @@
 # > first cell then installs the project.
 
 # %% tags=["hide-input", "hide-output"]
-# Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
-import importlib.util
-import os
-import subprocess
-import sys
-
-REPOSITORY = "https://github.com/im-companion/inconsistency-masks"
-if importlib.util.find_spec("imlib") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "im-companion"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "im-companion"], check=True)
-    sys.path.insert(0, os.path.abspath("im-companion"))
-    os.chdir("im-companion/notebooks")
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in its own venv it is there)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/im-companion/inconsistency-masks"], check=True)
+from imlib.colab import setup; setup()  # noqa: E702
 
 # %% tags=["parameters"]
 results_dir = "../data/results"
 
 # %%
-from imlib import plots, results, tables
+from imlib import plots, tables
+from imlib.records import load_all
 
 plots.style()
-table = tables.study_a_comparison(results.load_records(results_dir))
+table = tables.study_a_comparison(load_all(results_dir))
 table.round(2)
 
 # %% [markdown]

@@ -28,18 +28,10 @@
 # > first cell then installs the project.
 
 # %% tags=["hide-input", "hide-output"]
-# Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
-import importlib.util
-import os
-import subprocess
-import sys
-
-REPOSITORY = "https://github.com/im-companion/inconsistency-masks"
-if importlib.util.find_spec("imlib") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "im-companion"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "im-companion"], check=True)
-    sys.path.insert(0, os.path.abspath("im-companion"))
-    os.chdir("im-companion/notebooks")
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in its own venv it is there)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/im-companion/inconsistency-masks"], check=True)
+from imlib.colab import setup; setup()  # noqa: E702
 
 # %% tags=["parameters"]
 results_dir = "../data/results"
@@ -48,11 +40,11 @@ preset = None  # None: every preset found; or "smoke" / "paper"
 # %%
 import pandas as pd
 
-from imlib import plots, results, tables
+from imlib import plots, tables
+from imlib.records import load_all
 
 plots.style()
-records = [r for r in results.load_records(results_dir) if r["config"]["study"] == "b"
-           and (preset is None or r["config"]["preset"] == preset)]
+records = [r for r in load_all(results_dir) if r.config.study == "b" and (preset is None or r.config.preset == preset)]
 comparison = tables.study_b_comparison(records)
 tables.format_study_b(comparison)
 
@@ -85,15 +77,14 @@ tables.provenance_summary(records).style.hide(axis="index").format(precision=1)
 # The paper trains FixMatch {cite}`sohn2020fixmatch`, FPL {cite}`qiao2023fpl`, CrossMatch
 # {cite}`zhao2024crossmatch`, iMAS {cite}`zhao2023imas`, U2PL {cite}`wang2022u2pl` and UniMatch
 # {cite}`yang2023unimatch` from scratch on its U-Net but does not publish their configuration. This project keeps each method's mechanism and published hyperparameters
-# (modules `imlib.methods.fixmatch` ... `u2pl`, over the shared pieces in `imlib.semi`) and trains every one
+# (modules `imlib.methods.fixmatch` ... `u2pl`, over the shared pieces in `imlib.semi`, registered in
+# `imlib.methods.registry` with every option's value and reason) and trains every one
 # with the settings of the references. For binary and multi-label tasks every output channel is a two-class
 # problem (probabilities 1 − p and p, confidence max(p, 1 − p)); each module's docstring says what that means
 # for its method (see [the API](../book/api.md)). Every value, and why:
 
 # %%
-from imlib.methods import ssl
-
-ssl.hyperparameter_table().style.hide(axis="index")
+tables.hyperparameter_table().style.hide(axis="index")
 
 # %% [markdown]
 # ## IM and Model Ensemble over generations
@@ -103,13 +94,13 @@ ssl.hyperparameter_table().style.hide(axis="index")
 # %%
 gens = tables.generation_frame(records)
 for dataset, part in gens.groupby("dataset"):
-    ssl = part[part.method.isin(["im", "me"])]
-    refs = part[part.method.isin(["ldt", "aldt", "fdt", "afdt"])].groupby("method", as_index=False).value.mean()
-    if ssl.empty:
+    generational = part[part.kind == "generational"]
+    refs = part[part.kind == "reference"].groupby("method", as_index=False).value.mean()
+    if generational.empty:
         continue
-    target = part.paper_dataset.iloc[0]
-    label = {"iou": "IoU %", "miou": "mIoU %", "mcce": "MCCE"}[part.metric.iloc[0]]
-    fig = plots.generation_curves(ssl, refs, f"{dataset}: test {label}", lower_is_better=target in tables.LOWER_IS_BETTER)
+    label = tables.METRIC_UNITS[part.metric.iloc[0]]
+    fig = plots.generation_curves(generational, refs, f"{dataset}: test {label}",
+                                  lower_is_better=part.paper_dataset.iloc[0] in tables.LOWER_IS_BETTER)
 
 # %% [markdown]
 # ## The whole table

@@ -25,43 +25,35 @@
 # > first cell then installs the project.
 
 # %% tags=["hide-input", "hide-output"]
-# Installs the project when it is missing (e.g. on Colab); inside the project's own venv this does nothing.
-import importlib.util
-import os
-import subprocess
-import sys
-
-REPOSITORY = "https://github.com/im-companion/inconsistency-masks"
-if importlib.util.find_spec("imlib") is None:
-    subprocess.run(["git", "clone", "--depth", "1", REPOSITORY, "im-companion"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "im-companion"], check=True)
-    sys.path.insert(0, os.path.abspath("im-companion"))
-    os.chdir("im-companion/notebooks")
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in its own venv it is there)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/im-companion/inconsistency-masks"], check=True)
+from imlib.colab import setup; setup()  # noqa: E702
 
 # %% tags=["parameters"]
 study = "b"
 dataset = "synthetic-lesion"  # or synthetic-cells, synthetic-scenes
-method = "ldt"  # ldt, aldt, fdt, afdt, fixmatch, fpl, crossmatch, imas, u2pl, unimatch, me, im
+method = "ldt"  # any key of imlib.methods.registry: ldt, aldt, fdt, afdt, fixmatch, ..., me, im
 seed = 0
 labeled_fraction = 0.1
 preset = "smoke"  # smoke (CPU minutes) or paper (GPU, the paper's protocol)
 device = "auto"
 results_dir = "../_build/runs"  # imlib batch passes data/results
 work_dir = "../data/work"  # trained models, reused and resumed
-overrides = {}  # any other RunConfig field, e.g. {"n_teachers": 3}
+overrides = {}  # any other RunConfig field, e.g. {"n_teachers": 3, "options": {"mode": "ignore"}}
 
 # %%
 import pandas as pd
 
-from imlib import methods, plots, results, showcase
+from imlib import methods, plots, records, showcase
 from imlib.config import make_config
 
 plots.style()
 cfg = make_config(preset, study=study, dataset=dataset, method=method, seed=seed, labeled_fraction=labeled_fraction,
                   device=device, results_dir=results_dir, work_dir=work_dir, **overrides)
 record = methods.run(cfg, progress=False)
-path = results.record_path(results_dir, cfg.run_id)
-results.write_json_atomic(record, path)
+path = records.record_path(results_dir, cfg.run_id)
+records.save(record, path)
 print(f"{cfg.run_id}: record written to {path}")
 
 # %% [markdown]
@@ -70,11 +62,11 @@ print(f"{cfg.run_id}: record written to {path}")
 # model chosen on validation; the run's headline number is marked.
 
 # %%
-metric = record["task"]["metric"]
-pd.DataFrame([{"generation": g["generation"], "top-1 model": g["selected"], f"val {metric}": g["val"][metric],
-               f"test {metric}": g["test"][metric], f"test {metric} (mean of models)": g["test_mean"],
-               "headline": "←" if g["generation"] == record["result"]["generation"] else ""}
-              for g in record["generations"]]).round(4)
+metric = record.task.metric
+pd.DataFrame([{"generation": g.generation, "top-1 model": g.selected, f"val {metric}": g.val[metric],
+               f"test {metric}": g.test[metric], f"test {metric} (mean of models)": g.test_mean,
+               "headline": "←" if g.generation == record.result.generation else ""}
+              for g in record.generations]).round(4)
 
 # %%
 plots.training_curves(record);
@@ -83,12 +75,12 @@ plots.training_curves(record);
 # ## Test predictions of the headline model
 
 # %%
-ctx, model = showcase.selected_model(record)
+run, model = showcase.selected_model(record)
 if model is None:
     print("the model weights are not on this machine (records are committed, checkpoints are not)")
 else:
     from imlib.engine import predict_labels
 
-    test = ctx.ds.test
-    preds = predict_labels(model, test.images[:4], ctx.task).cpu().numpy()
-    plots.predictions_figure(test.images[:4].cpu().numpy(), test.labels[:4].cpu().numpy(), preds, ctx.task);
+    test = run.dataset.test
+    preds = predict_labels(model, test.images[:4], run.task).cpu().numpy()
+    plots.predictions_figure(test.images[:4].cpu().numpy(), test.labels[:4].cpu().numpy(), preds, run.task);

@@ -4,7 +4,7 @@ import torch
 from imlib.data import SegData
 from imlib.data.synthetic import generate
 from imlib.data.task import Task
-from imlib.engine import TrainSettings, train_model
+from imlib.engine import Supervised, TrainSettings, train_model
 from imlib.losses import task_loss
 from imlib.models import build_model
 
@@ -25,26 +25,32 @@ def settings(epochs):
     return TrainSettings(epochs=epochs, batch_size=4, steps_per_epoch=3, progress=False)
 
 
+def train(data, epochs, seed, checkpoint=None):
+    train_set, val = data
+    return train_model(make, Supervised(train_set, TASK, 4), val, TASK, settings(epochs), seed=seed,
+                       device=torch.device("cpu"), checkpoint=checkpoint)
+
+
 def test_training_lowers_the_loss(data):
-    res = train_model(make, *data, TASK, settings(6), seed=0, device=torch.device("cpu"))
+    res = train(data, 6, seed=0)
     losses = [h["loss"] for h in res.history]
     assert losses[-1] < losses[0]
     assert 0 <= res.best_epoch < 6 and len(res.history) == 6
 
 
 def test_same_seed_same_weights_on_cpu(data):
-    a = train_model(make, *data, TASK, settings(2), seed=1, device=torch.device("cpu"))
-    b = train_model(make, *data, TASK, settings(2), seed=1, device=torch.device("cpu"))
-    c = train_model(make, *data, TASK, settings(2), seed=2, device=torch.device("cpu"))
+    a = train(data, 2, seed=1)
+    b = train(data, 2, seed=1)
+    c = train(data, 2, seed=2)
     assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
     assert not all(torch.equal(a.state[k], c.state[k]) for k in a.state)
 
 
 def test_resume_after_interruption_matches_uninterrupted(data, tmp_path):
-    full = train_model(make, *data, TASK, settings(4), seed=3, device=torch.device("cpu"))
+    full = train(data, 4, seed=3)
     ck = tmp_path / "m.partial.pt"
-    train_model(make, *data, TASK, settings(2), seed=3, device=torch.device("cpu"), checkpoint=ck)  # "interrupted"
-    resumed = train_model(make, *data, TASK, settings(4), seed=3, device=torch.device("cpu"), checkpoint=ck)
+    train(data, 2, seed=3, checkpoint=ck)  # "interrupted"
+    resumed = train(data, 4, seed=3, checkpoint=ck)
     assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
     assert resumed.best_epoch == full.best_epoch
     assert all(torch.equal(full.state[k], resumed.state[k]) for k in full.state)
@@ -53,9 +59,9 @@ def test_resume_after_interruption_matches_uninterrupted(data, tmp_path):
 def test_empty_sets_are_rejected(data):
     empty = SegData(data[0].images[:0], data[0].labels[:0])
     with pytest.raises(ValueError, match="training set is empty"):
-        train_model(make, empty, data[1], TASK, settings(1), 0, torch.device("cpu"))
+        train((empty, data[1]), 1, seed=0)
     with pytest.raises(ValueError, match="validation set is empty"):
-        train_model(make, data[0], empty, TASK, settings(1), 0, torch.device("cpu"))
+        train((data[0], empty), 1, seed=0)
 
 
 def test_losses_ignore_index(multiclass_task, multilabel_task):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from imlib.cells import blob_centroids, disc_radii, draw_discs
+from imlib.cell_positions import blob_centroids, disc_radii, draw_discs
 from imlib.im import (apply_im, binary_im, ensemble_label, inconsistency_mask, keep_by_area, morph_mask,
                       multiclass_im, multilabel_im)
 

@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from imlib import batch, methods, results, tables
+from imlib import batch, methods, records, tables
 from imlib.cli import main
 from imlib.config import make_config
+from imlib.methods.registry import get_method, method_keys
 
 TINY = dict(image_size=32, n_train=40, n_val=6, n_test=6, epochs=2, steps_per_epoch=2, batch_size=4,
             n_models=2, n_students=2, generations=1, aug_copies=1, alpha=0.25)
@@ -25,73 +26,76 @@ def cfg(work, **kw):
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_every_method_runs_on_every_task_kind(dataset, work):
     recs = {}
-    for m in ("ldt", "aldt", "fdt", "afdt", "me", "im"):
+    for m in method_keys(kind="reference") + method_keys(kind="generational"):
         rec = methods.run(cfg(work, dataset=dataset, method=m), progress=False)
-        json.dumps(rec)  # serialisable
+        json.dumps(rec.to_dict())  # serialisable
         recs[m] = rec
-        metric = rec["task"]["metric"]
-        assert metric in rec["result"]["test"] and metric in rec["result"]["val"]
-        assert rec["dataset"]["synthetic"] and rec["dataset"]["stands_in_for"] in ("isic2018", "hela", "suim")
-        assert rec["environment"]["git_commit"] and rec["environment"]["packages"]["torch"]
-    assert recs["aldt"]["generations"][0]["train_images"] == 2 * recs["ldt"]["dataset"]["sizes"]["labeled"]
-    assert recs["fdt"]["generations"][0]["train_images"] == 40
+        metric = rec.task.metric
+        assert metric in rec.result.test and metric in rec.result.val
+        assert rec.dataset.synthetic and rec.dataset.stands_in_for in ("isic2018", "hela", "suim")
+        assert rec.environment.git_commit and rec.environment.packages["torch"]
+    assert recs["aldt"].generations[0].train_images == 2 * recs["ldt"].dataset.sizes["labeled"]
+    assert recs["fdt"].generations[0].train_images == 40
     for m in ("me", "im"):
-        gens = recs[m]["generations"]
-        assert [g["generation"] for g in gens] == [0, 1] and recs[m]["result"]["generation"] == 1
+        gens = recs[m].generations
+        assert [g.generation for g in gens] == [0, 1] and recs[m].result.generation == 1
         # generation 0 is the run's LDT models, reused from the LDT run rather than trained again
-        assert all(x["reused"] for x in gens[0]["members"])
-        assert gens[0]["test"] == recs["ldt"]["result"]["test"]
-        assert len(gens[1]["teachers"]) == 2 and len(gens[1]["members"]) == 2
-    assert recs["me"]["generations"][1]["pseudo_labels"]["mask_fraction"] == 0
-    shown = recs["im"]["generations"][1]["pseudo_labels"]["showcase"]
-    mask, label = results.decode_array(shown["mask"]), results.decode_array(shown["label"])
+        assert all(x.reused for x in gens[0].models)
+        assert gens[0].test == recs["ldt"].result.test
+        assert len(gens[1].teachers) == 2 and len(gens[1].models) == 2
+    assert recs["me"].generations[1].pseudo_labels.mask_fraction == 0
+    shown = recs["im"].generations[1].pseudo_labels.showcase
+    mask, label = shown.mask.decode(), shown.label.decode()
     assert mask.shape == (3, 32, 32) and mask.dtype == np.uint8 and label.shape[0] == 3
-    assert 0 <= recs["im"]["generations"][1]["pseudo_labels"]["mask_fraction"] <= 1
+    assert 0 <= recs["im"].generations[1].pseudo_labels.mask_fraction <= 1
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_semi_supervised_baselines_write_full_records(dataset, work):
-    from imlib.methods.ssl import OBJECTIVES
-
-    for m in OBJECTIVES:
+    for m in method_keys(kind="semi-supervised"):
         rec = methods.run(cfg(work, dataset=dataset, method=m, ssl_models=2), progress=False)
-        json.dumps(rec)
-        gen = rec["generations"][0]
-        assert rec["result"]["generation"] == 0 and len(gen["members"]) == 2
-        assert gen["hyperparameters"] == {**OBJECTIVES[m].DEFAULTS}
-        assert gen["train_images"] == 40  # the labeled and the unlabeled images
-        history = gen["members"][0]["history"]
+        json.dumps(rec.to_dict())
+        gen = rec.generations[0]
+        assert rec.result.generation == 0 and len(gen.models) == 2
+        defaults = {k: o.default for k, o in get_method(m).options.items()}
+        assert rec.config.options == json.loads(json.dumps(defaults))  # every option, as JSON keeps it
+        assert gen.train_images == 40  # the labeled and the unlabeled images
+        history = gen.models[0].history
         assert len(history) == 2 and "sup" in history[0]
 
 
-def test_baseline_options_reach_the_method_and_bad_ones_fail(work):
-    rec = methods.run(cfg(work, dataset="synthetic-lesion", method="fixmatch", extra={"options": {"tau": 0.5}}),
-                      progress=False)
-    assert rec["generations"][0]["hyperparameters"]["tau"] == 0.5
-    with pytest.raises(ValueError, match="unknown options"):
-        methods.run(cfg(work, dataset="synthetic-lesion", method="fixmatch", extra={"options": {"tua": 0.5}}),
-                    progress=False)
+def test_method_options_reach_the_method_and_bad_ones_fail(work):
+    rec = methods.run(cfg(work, dataset="synthetic-lesion", method="fixmatch", options={"tau": 0.5}), progress=False)
+    assert rec.config.options["tau"] == 0.5
+    with pytest.raises(ValueError, match="unknown options.*tua"):
+        cfg(work, dataset="synthetic-lesion", method="fixmatch", options={"tua": 0.5})
+    with pytest.raises(ValueError, match="method 'ldt': unknown options"):
+        cfg(work, method="ldt", options={"mode": "ignore"})
 
 
-def test_every_baseline_hyperparameter_has_a_reason():
-    from imlib.methods.ssl import hyperparameter_table
+def test_method_options_change_a_methods_models_but_not_the_shared_references(work):
+    """The cache key of a model comes from the fields its scope declares: an option of IM retrains IM's
+    students, never the LDT teachers it shares with LDT and ME."""
+    from imlib.methods.run import Run
 
-    table = hyperparameter_table()
-    assert set(table.method) >= {"fixmatch", "fpl", "crossmatch", "imas", "u2pl", "unimatch"}
+    plain, dilated = (Run(cfg(work, method="im", options=o), progress=False) for o in ({}, {"dilate": 3}))
+    assert plain.model_key("reference", "ldt", 0) == dilated.model_key("reference", "ldt", 0)
+    assert plain.model_key("method", "im-g1", 0) != dilated.model_key("method", "im-g1", 0)
+    other_seed = Run(cfg(work, method="im", seed=1), progress=False)
+    assert plain.model_key("reference", "ldt", 0) != other_seed.model_key("reference", "ldt", 0)
+
+
+def test_every_option_has_a_reason():
+    table = tables.hyperparameter_table()
+    assert set(table.method) >= {"FixMatch", "FPL", "CrossMatch", "iMAS", "U2PL", "UniMatch", "IM"}
     assert (table.why.str.len() > 0).all()
 
 
 def test_selection_uses_validation_not_test(work):
     rec = methods.run(cfg(work, dataset="synthetic-lesion", method="ldt", n_models=3, n_teachers=2), progress=False)
-    members = rec["generations"][0]["members"]
-    vals = [m["val"]["iou"] for m in members]
-    assert vals == sorted(vals, reverse=True) and rec["generations"][0]["selected"] == members[0]["name"]
-
-
-def test_im_ignore_mode_and_options(work):
-    rec = methods.run(cfg(work, dataset="synthetic-scenes", method="im", im_mode="ignore", im_dilate=3),
-                      progress=False)
-    assert rec["config"]["im_mode"] == "ignore" and rec["generations"][1]["members"]
+    models = rec.generations[0].models
+    vals = [m.val["iou"] for m in models]
+    assert vals == sorted(vals, reverse=True) and rec.generations[0].selected == models[0].name
 
 
 def test_bad_config_is_a_clear_error(work):
@@ -100,9 +104,11 @@ def test_bad_config_is_a_clear_error(work):
     with pytest.raises(ValueError, match="unknown config keys"):
         cfg(work, epoch=3)
     with pytest.raises(ValueError, match="unknown method"):
-        methods.run(cfg(work, method="nope"))
+        cfg(work, method="nope")
     with pytest.raises(ValueError, match="unknown dataset"):
         methods.run(cfg(work, dataset="isic9"))
+    with pytest.raises(ValueError, match="mode must be 'blackout' or 'ignore'"):
+        methods.run(cfg(work, method="im", options={"mode": "drop"}))
 
 
 def test_records_table_and_cli(work, tmp_path, capsys):
@@ -111,10 +117,10 @@ def test_records_table_and_cli(work, tmp_path, capsys):
             "--set"] + [f"{k}={v}" for k, v in TINY.items()]
     assert main(["train", "--dataset", "synthetic-lesion", "--method", "ldt", *args]) == 0
     path = out / "study_b/synthetic-lesion/ldt/smoke-seed0.json"
-    rec = results.read_record(path)
-    assert rec["config"]["n_train"] == 40
+    rec = records.load(path)
+    assert rec.config.n_train == 40
     assert not list(path.parent.glob(".*tmp*"))  # no temporary files left behind
-    frame = results.records_frame([rec])
+    frame = tables.records_frame([rec])
     assert set(frame.columns) >= {"dataset", "method", "metric", "value", "synthetic", "commit"}
     assert main(["table", "--results-dir", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -122,9 +128,10 @@ def test_records_table_and_cli(work, tmp_path, capsys):
     comp = tables.study_b_comparison([rec])
     row = comp[(comp.method == "ldt") & (comp.paper_dataset == "isic2018")].iloc[0]
     assert row.synthetic and row.delta is None and row.reported == 67.1
-    assert row.reproduced == pytest.approx(rec["result"]["test"]["iou"] * 100)
-    other = {**rec, "run_id": "x", "config": {**rec["config"], "method": "im", "seed": 3},
-             "timing": {**rec["timing"], "total_s": 60.0}}
+    assert row.reproduced == pytest.approx(rec.result.test["iou"] * 100)
+    other = records.from_dict({**rec.to_dict(), "run_id": "x",
+                               "config": {**rec.config.to_dict(), "method": "im", "seed": 3},
+                               "timing": {**rec.to_dict()["timing"], "total_s": 60.0}})
     summary = tables.provenance_summary([rec, other])
     assert len(summary) == 1 and summary.runs[0] == 2 and summary.methods[0] == "im, ldt"
     assert summary.seeds[0] == "0, 3" and summary.data[0] == "synthetic stand-in for isic2018"
@@ -132,72 +139,99 @@ def test_records_table_and_cli(work, tmp_path, capsys):
     assert tables.own_datasets_table([rec]).empty  # a stand-in for ISIC belongs to the paper's table
 
 
+def test_cli_options_reach_the_run(work, tmp_path):
+    out = tmp_path / "results"
+    args = ["--results-dir", str(out), "--work-dir", str(work / "models"), "--quiet",
+            "--set"] + [f"{k}={v}" for k, v in TINY.items()]
+    assert main(["train", "--dataset", "synthetic-scenes", "--method", "im", *args, "--option", "mode=ignore"]) == 0
+    rec = records.load(out / "study_b/synthetic-scenes/im/smoke-seed0.json")
+    assert rec.config.options == {"mode": "ignore", "erode": 0, "dilate": 0, "filter": None}
+
+
+def _fake_record(method, seed, value, name="mine", metric="miou", higher=True):
+    """A minimal valid record of a run on a dataset of one's own."""
+    scores = {metric: value}
+    gen = {"generation": 0, "selected": f"{method}-0", "val": scores, "test": scores, "test_mean": value,
+           "test_std": 0.0, "models": []}
+    return records.from_dict({
+        "schema": records.SCHEMA_VERSION, "run_id": f"study_b/{name}/{method}/smoke-seed{seed}", "created": "now",
+        "config": make_config("smoke", dataset=name, method=method, seed=seed).to_dict(),
+        "dataset": {"name": name, "synthetic": False, "stands_in_for": None, "sizes": {}, "provenance": {}, "alpha": 1.0},
+        "task": {"kind": "multiclass", "metric": metric, "higher_is_better": higher, "classes": []},
+        "result": {"generation": 0, "model": f"{method}-0", "val": scores, "test": scores,
+                   "final_generation_test": scores},
+        "generations": [gen], "timing": {"total_s": 1.0, "data_s": 0.0, "train_s": 1.0},
+        "environment": {"python": "3", "platform": "p", "packages": {}, "device": {"type": "cpu"}, "git_commit": "c"}})
+
+
 def test_own_datasets_get_a_table_of_their_own():
     """Runs on a prepared dataset of one's own: mean ± std over seeds per method, in %, methods in the
     paper's order, and never mixed into the paper's columns."""
-    def run(method, seed, value, name="mine", metric="miou", higher=True):
-        return {"config": {"study": "b", "preset": "smoke", "method": method, "seed": seed},
-                "dataset": {"name": name, "synthetic": False, "stands_in_for": None},
-                "task": {"metric": metric, "higher_is_better": higher}, "result": {"test": {metric: value}}}
-    own = tables.own_datasets_table([run("im", 0, 0.50), run("im", 1, 0.60), run("ldt", 0, 0.40),
-                                     run("me", 0, 2.5, name="cells", metric="mcce", higher=False)])
+    own = tables.own_datasets_table([_fake_record("im", 0, 0.50), _fake_record("im", 1, 0.60),
+                                     _fake_record("ldt", 0, 0.40),
+                                     _fake_record("me", 0, 2.5, name="cells", metric="mcce", higher=False)])
     assert list(own.index) == ["Labeled Only (LDT)", "Model Ensemble (ME)", "IM"]
     assert own.loc["IM", "mine · miou % ↑ (smoke)"] == "55.0 ± 7.1 (n=2)"
     assert own.loc["Labeled Only (LDT)", "mine · miou % ↑ (smoke)"] == "40.0 (n=1)"
     assert own.loc["Model Ensemble (ME)", "cells · mcce ↓ (smoke)"] == "2.5 (n=1)"
     assert own.loc["IM", "cells · mcce ↓ (smoke)"] == "not run"
-    assert tables.study_b_comparison([run("im", 0, 0.5)]).reproduced.isna().all()
+    assert tables.study_b_comparison([_fake_record("im", 0, 0.5)]).reproduced.isna().all()
 
 
 def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
-    cells = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt", "bogus"], [0], over)
-    rep = batch.run_batch(cells, executor="inprocess", progress=False)
+    runs = batch.expand_grid("b", "smoke", ["synthetic-lesion", "isic9"], ["ldt"], [0], over)
+    rep = batch.run_batch(runs, executor="inprocess", progress=False)
     assert rep.done == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and not rep.ok
-    assert "unknown method" in rep.failed["study_b/synthetic-lesion/bogus/smoke-seed0"]
+    assert "unknown dataset" in rep.failed["study_b/isic9/ldt/smoke-seed0"]
     assert (tmp_path / "_failures").exists()
-    again = batch.run_batch(cells[:1], executor="inprocess", progress=False)
+    again = batch.run_batch(runs[:1], executor="inprocess", progress=False)
     assert again.skipped == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and again.ok
+
+
+def test_grid_defaults_are_the_registered_methods_in_the_papers_order():
+    runs = batch.expand_grid("b", "smoke", seeds=[0])
+    assert [r.method for r in runs[:12]] == method_keys(study="b")
+    first, second = batch.phases(runs[:12])
+    assert {r.method for r in second} == {"me", "im"}  # after the LDT models they reuse
+    assert [r.method for r in first][:6] == method_keys(kind="semi-supervised")
 
 
 def test_batch_in_parallel_workers(work, tmp_path):
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
-    cells = batch.expand_grid("b", "smoke", ["synthetic-cells"], ["ldt", "im"], [0], over)
-    rep = batch.run_batch(cells, jobs=2, executor="inprocess", progress=False)
-    assert rep.ok and sorted(rep.done) == sorted(c.run_id for c in cells)
-    im = results.read_record(tmp_path / "study_b/synthetic-cells/im/smoke-seed0.json")
-    assert all(m["reused"] for m in im["generations"][0]["members"])  # LDT ran first and was reused
-
-
-def test_corrupt_record_names_the_file(tmp_path):
-    bad = tmp_path / "x.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="x.json"):
-        results.read_record(bad)
+    runs = batch.expand_grid("b", "smoke", ["synthetic-cells"], ["ldt", "im"], [0], over)
+    rep = batch.run_batch(runs, jobs=2, executor="inprocess", progress=False)
+    assert rep.ok and sorted(rep.done) == sorted(c.run_id for c in runs)
+    im = records.load(tmp_path / "study_b/synthetic-cells/im/smoke-seed0.json")
+    assert all(m.reused for m in im.generations[0].models)  # LDT ran first and was reused
 
 
 def test_rerun_older_regenerates_records_of_other_commits(work, tmp_path):
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
-    cells = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0], over)
-    assert batch.run_batch(cells, executor="inprocess", progress=False).done
-    path = results.record_path(tmp_path, cells[0].run_id)
-    assert batch.run_batch(cells, executor="inprocess", progress=False, rerun_older=True).skipped  # same commit
+    runs = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0], over)
+    assert batch.run_batch(runs, executor="inprocess", progress=False).done
+    path = records.record_path(tmp_path, runs[0].run_id)
+    assert batch.run_batch(runs, executor="inprocess", progress=False, rerun_older=True).skipped  # same commit
     rec = json.loads(path.read_text())
     rec["environment"]["git_commit"] = "0" * 40  # as if an older commit had written it
-    results.write_json_atomic(rec, path)
-    assert batch.run_batch(cells, executor="inprocess", progress=False).skipped
-    assert batch.run_batch(cells, executor="inprocess", progress=False, rerun_older=True).done
+    records.write_json_atomic(rec, path)
+    assert batch.run_batch(runs, executor="inprocess", progress=False).skipped
+    assert batch.run_batch(runs, executor="inprocess", progress=False, rerun_older=True).done
 
 
 def test_batch_through_the_train_notebook(work, tmp_path):
     """The default executor: papermill runs notebooks/train.py, which writes the record; a bad
-    parameter fails that cell only, with the traceback's tail reported."""
+    parameter fails that run only, with the traceback's tail reported."""
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
-    good = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0], over)
+    good = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["im"], [0], {**over, "options": {"mode": "ignore"}})
     bad = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [1], {**over, "labeled_fraction": 0.1})
     bad[0].labeled_fraction = 7.0  # rejected inside the notebook by make_config
     rep = batch.run_batch(good + bad, progress=False)
     assert rep.done == [good[0].run_id] and list(rep.failed) == [bad[0].run_id]
     assert "labeled_fraction" in rep.failed[bad[0].run_id]
-    assert results.record_path(tmp_path, good[0].run_id).with_suffix(".ipynb").exists()
-    assert results.read_record(results.record_path(tmp_path, good[0].run_id))["config"]["n_train"] == 40
+    path = records.record_path(tmp_path, good[0].run_id)
+    executed = path.with_suffix(".ipynb")
+    assert executed.exists()
+    rec = records.load(path)
+    assert rec.config.n_train == 40 and rec.config.options["mode"] == "ignore"  # the options crossed papermill
+    assert "record written to" in executed.read_text()  # the notebook's own cells ran and printed

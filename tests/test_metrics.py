@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from imlib.cells import disc_radii, draw_discs
+from imlib.cell_positions import disc_radii, draw_discs
 from imlib.metrics import (cell_count_errors, confusion_matrix, count_cells, iou_per_image, miou_from_confusion,
                            miou_per_image, score)
 

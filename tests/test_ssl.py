@@ -12,7 +12,9 @@ from imlib.methods.crossmatch import dropout_streams
 from imlib.methods.fixmatch import FixMatch
 from imlib.methods.fpl import concave_weight, fpl_loss, fpr_loss, fuzzy_positive_sets
 from imlib.methods.imas import hardness
-from imlib.methods.ssl import OBJECTIVES
+from imlib.methods.registry import methods
+
+OBJECTIVES = {m.key: m.objective for m in methods(kind="semi-supervised")}
 from imlib.methods.u2pl import U2PL, reliable_mask, unreliable_fraction
 from imlib.methods.unimatch import UniMatch, unimatch_total
 from imlib.models.unet import LightUNet

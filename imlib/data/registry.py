@@ -13,6 +13,7 @@ from imlib.config import RunConfig
 from imlib.data import Dataset, SegData
 from imlib.data import synthetic
 from imlib.data.task import AugmentConfig, Task
+from imlib.paths import resolve
 
 # (task, default alpha, the paper dataset it stands in for). Augmentation is the paper's per dataset, with
 # blur kernels scaled down to the small synthetic images (the paper's 3/5/7 px are meant for 256 px).
@@ -40,10 +41,8 @@ def labeled_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, tor
 def prepared_path(cfg: RunConfig) -> Path:
     """``cfg.prepared_dir/<dataset>``; a relative folder is looked up from the working directory, then
     from the project root (notebooks run in notebooks/)."""
-    base = Path(cfg.prepared_dir)
-    if not base.is_absolute() and not (base / cfg.dataset).exists():
-        base = Path(__file__).resolve().parents[2] / base
-    return base / cfg.dataset
+    local = Path(cfg.prepared_dir) / cfg.dataset
+    return local if local.exists() else resolve(local)
 
 
 def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:

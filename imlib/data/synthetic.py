@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from imlib.cells import disc_radii, draw_discs
+from imlib.cell_positions import disc_radii, draw_discs
 
 GENERATOR_VERSION = 3  # bump when the images a seed produces change
 

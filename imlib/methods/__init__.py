@@ -1,61 +1,54 @@
-"""Methods: one module each, one interface: ``run(cfg) -> run record`` (a JSON-ready dict).
+"""Methods: one module each, registered once in :mod:`imlib.methods.registry`; one interface:
+``run(cfg) -> RunRecord``.
 
 Study B: the supervised references LDT, ALDT, FDT, AFDT (``reference``), Model Ensemble
-(``model_ensemble``) and IM (``im``); both of the latter run the generational loop of
+(``model_ensemble``) and IM (``im_generations``); both of the latter run the generational loop of
 ``generational``. The semi-supervised baselines (FixMatch, FPL, CrossMatch, iMAS, U2PL, UniMatch)
-are training objectives run by ``ssl``.
+are training objectives (one module each) run by ``semi_supervised``.
 """
 from __future__ import annotations
 
+import dataclasses
+import platform
 import time
-from collections.abc import Callable
-from typing import Any
 
-from imlib import results
+from imlib import provenance
 from imlib.config import RunConfig
-from imlib.methods import im, model_ensemble, reference, ssl
-from imlib.methods.common import Context
-
-METHODS: dict[str, Callable[[Context], list[dict]]] = {
-    **{name: reference.run for name in reference.REFERENCES},
-    **{name: ssl.run for name in ssl.OBJECTIVES},
-    "me": model_ensemble.run,
-    "im": im.run,
-}
+from imlib.methods.registry import get_method
+from imlib.methods.run import Run
+from imlib.records import DatasetInfo, DeviceInfo, Environment, Headline, RunRecord, TaskInfo, Timing
+from imlib.selection import pick_best
 
 
-def run(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
     """Train a method as configured and return its run record (not yet written)."""
-    if cfg.method not in METHODS:
-        raise ValueError(f"unknown method {cfg.method!r}; available: {', '.join(METHODS)}")
+    spec = get_method(cfg.method)
     t0 = time.perf_counter()
-    ctx = Context(cfg, progress=progress)
+    run_ = Run(cfg, progress=progress)
     loaded = time.perf_counter()
-    generations = METHODS[cfg.method](ctx)
-    task = ctx.task
+    generations = spec.run(run_)
+    task, ds = run_.task, run_.dataset
     # the headline: the generation whose top-1 model is best on validation (generation 0 of a
     # generational method is its LDT teachers and is not a candidate)
-    candidates = [g for g in generations if g["generation"] > 0] or generations
-    sign = 1 if task.higher_is_better else -1
-    best = max(candidates, key=lambda g: (sign * g["val"][task.metric], -g["generation"]))
-    ds = ctx.ds
-    return {
-        "schema": results.SCHEMA,
-        "run_id": cfg.run_id,
-        "created": results.now(),
-        "config": cfg.to_dict(),
-        "dataset": {"name": ds.name, "synthetic": ds.synthetic, "stands_in_for": ds.stands_in_for,
-                    "sizes": ds.sizes(), "provenance": ds.provenance, "alpha": ctx.alpha},
-        "task": {"kind": task.kind, "metric": task.metric, "higher_is_better": task.higher_is_better,
-                 "classes": list(task.class_names)},
-        "result": {"generation": best["generation"], "model": best["selected"], "val": best["val"],
-                   "test": best["test"], "final_generation_test": generations[-1]["test"]},
-        "generations": generations,
-        "timing": {"total_s": round(time.perf_counter() - t0, 2), "data_s": round(loaded - t0, 2),
-                   "train_s": round(sum(m["seconds"] for g in generations for m in g["members"]
-                                        if not m["reused"]), 2)},
-        "environment": results.environment(ctx.device),
-    }
+    candidates = [g for g in generations if g.generation > 0] or generations
+    best = pick_best(candidates, lambda g: g.val[task.metric], task.higher_is_better)
+    return RunRecord(
+        run_id=cfg.run_id, created=provenance.now(),
+        config=dataclasses.replace(cfg, options=run_.options),
+        dataset=DatasetInfo(name=ds.name, synthetic=ds.synthetic, stands_in_for=ds.stands_in_for, sizes=ds.sizes(),
+                            provenance=ds.provenance, alpha=run_.alpha),
+        task=TaskInfo(kind=task.kind, metric=task.metric, higher_is_better=task.higher_is_better,
+                      classes=list(task.class_names)),
+        result=Headline(generation=best.generation, model=best.selected, val=best.val, test=best.test,
+                        final_generation_test=generations[-1].test),
+        generations=generations,
+        timing=Timing(total_s=round(time.perf_counter() - t0, 2), data_s=round(loaded - t0, 2),
+                      train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2)),
+        environment=Environment(python=platform.python_version(), platform=platform.platform(),
+                                packages=provenance.package_versions(),
+                                device=DeviceInfo(**provenance.device_description(run_.device)),
+                                git_commit=provenance.git_commit()),
+    )
 
 
-__all__ = ["METHODS", "run"]
+__all__ = ["Run", "run"]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from imlib.methods.unimatch import unimatch_total
+from imlib.methods.options import Option
 from imlib.semi.objective import SemiObjective, eval_mode
 from imlib.semi.pseudo import confident_loss
 from imlib.semi.views import mix
@@ -35,13 +36,13 @@ def dropout_streams(model, features: list[torch.Tensor], rates: tuple[float, ...
 
 
 class CrossMatch(SemiObjective):
-    DEFAULTS = {"tau": 0.95, "p_weak": 0.25, "p_strong": 0.75, "eta": 0.3, "weights": (0.25, 0.25, 0.5)}
-    WHY = {"tau": "published (0.95)", "p_weak": "published weak feature dropout",
-           "p_strong": "published strong feature dropout", "eta": "published mix of the two distillations",
-           "weights": "UniMatch's weighting, which CrossMatch keeps"}
+    OPTIONS = {"tau": Option(0.95, "published (0.95)"), "p_weak": Option(0.25, "published weak feature dropout"),
+               "p_strong": Option(0.75, "published strong feature dropout"),
+               "eta": Option(0.3, "published mix of the two distillations"),
+               "weights": Option((0.25, 0.25, 0.5), "UniMatch's weighting, which CrossMatch keeps")}
 
     def loss(self, model, step, total_steps):
-        tau, task, o = self.opt["tau"], self.task, self.opt
+        tau, task, o = self.options["tau"], self.task, self.options
         rates = (o["p_weak"], o["p_strong"])
         xl, yl = self.labeled_batch()
         xu, xm = self.unlabeled_batch(), self.unlabeled_batch("partner")

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import torch
 
+from imlib.methods.options import Option
 from imlib.semi.objective import SemiObjective
 from imlib.semi.pseudo import confident_loss
 from imlib.semi.views import mix
 
 
 class FixMatch(SemiObjective):
-    DEFAULTS = {"tau": 0.95}
-    WHY = {"tau": "FixMatch/UniMatch default outside Cityscapes (UniMatch's Cityscapes 0 offsets the "
-                  "under-confidence of a pre-trained ResNet at 801 px crops, which a from-scratch U-Net does not share)"}
+    OPTIONS = {"tau": Option(0.95, "FixMatch/UniMatch default outside Cityscapes (UniMatch's Cityscapes 0 offsets "
+                             "the under-confidence of a pre-trained ResNet at 801 px crops, which a from-scratch "
+                             "U-Net does not share)")}
 
     def loss(self, model, step, total_steps):
         xl, yl = self.labeled_batch()
@@ -29,6 +30,6 @@ class FixMatch(SemiObjective):
         xs = mix(self.strong(xu), self.strong(xm), box)
         loss_x = self.supervised(logits_l, yl)
         loss_s = confident_loss(model(xs), mix(lab_u, lab_m, box), mix(conf_u, conf_m, box),
-                                self.opt["tau"], self.task)
-        confident = (conf_u >= self.opt["tau"]).float().mean()
+                                self.options["tau"], self.task)
+        confident = (conf_u >= self.options["tau"]).float().mean()
         return (loss_x + loss_s) / 2, {"sup": loss_x, "unsup": loss_s, "confident": confident}

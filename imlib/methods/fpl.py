@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from imlib.losses import activate, pixel_loss
+from imlib.losses import pixel_loss
+from imlib.methods.options import Option
 from imlib.semi.objective import MeanTeacherObjective
 from imlib.semi.pseudo import class_groups, group_logits, label_and_confidence
 from imlib.semi.views import mix
@@ -69,19 +70,17 @@ def fpl_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, task, tau: float
 
 
 class FPL(MeanTeacherObjective):
-    DEFAULTS = {"tau": 0.9, "max_k": 3, "concave_scale": 50.0, "ema": 0.99, "unsup_weight": 1.0}
-    WHY = {"tau": "published cumulative-probability threshold", "max_k": "published (k in 1..3)",
-           "concave_scale": "published concave weighting constant",
-           "ema": "the AEL+FPL mean teacher's published decay",
-           "unsup_weight": "FPL replaces the pseudo-label CE at its magnitude, weight 1 as in AEL"}
+    OPTIONS = {"tau": Option(0.9, "published cumulative-probability threshold"),
+               "max_k": Option(3, "published (k in 1..3)"),
+               "concave_scale": Option(50.0, "published concave weighting constant"),
+               "ema": Option(0.99, "the AEL+FPL mean teacher's published decay"),
+               "unsup_weight": Option(1.0, "FPL replaces the pseudo-label CE at its magnitude, weight 1 as in AEL")}
 
     def loss(self, model, step, total_steps):
-        o = self.opt
+        o = self.options
         xl, yl = self.labeled_batch()
         xu, xm = self.unlabeled_batch(), self.unlabeled_batch("partner")
-        with torch.no_grad():
-            self.teacher.eval()
-            pu, pm = activate(self.teacher(torch.cat([xu, xm])).float(), self.task).chunk(2)
+        pu, pm = self.teacher_probs(torch.cat([xu, xm])).chunk(2)
         box = self.boxes(xu)
         logits_l, logits_u = model(torch.cat([xl, mix(xu, xm, box)])).split([len(xl), len(xu)])
         loss_x = self.supervised(logits_l, yl)

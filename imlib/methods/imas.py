@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from imlib.losses import activate, pixel_loss
+from imlib.methods.options import Option
 from imlib.semi.objective import MeanTeacherObjective
 from imlib.semi.pseudo import label_and_confidence
 from imlib.semi.views import cutmix_boxes, mix, random_intensity
@@ -59,19 +60,17 @@ def per_image_loss(logits, target, confident, task) -> torch.Tensor:
 
 
 class IMAS(MeanTeacherObjective):
-    DEFAULTS = {"tau": 0.7, "ema": 0.996, "unsup_weight": 3.0, "n_ops": 2, "cutmix_area": (0.1, 0.9)}
-    WHY = {"tau": "published for Cityscapes, the only non-VOC configuration", "ema": "published",
-           "unsup_weight": "published for Cityscapes", "n_ops": "published (2 operations per image)",
-           "cutmix_area": "published box-area range"}
+    OPTIONS = {"tau": Option(0.7, "published for Cityscapes, the only non-VOC configuration"),
+               "ema": Option(0.996, "published"), "unsup_weight": Option(3.0, "published for Cityscapes"),
+               "n_ops": Option(2, "published (2 operations per image)"),
+               "cutmix_area": Option((0.1, 0.9), "published box-area range")}
 
     def loss(self, model, step, total_steps):
-        o, task = self.opt, self.task
+        o, task = self.options, self.task
         xl, yl = self.labeled_batch()
         xu = self.unlabeled_batch()
         ps = activate(self.predict_eval(model, xu), task)
-        with torch.no_grad():
-            self.teacher.eval()
-            pt = activate(self.teacher(xu).float(), task)
+        pt = self.teacher_probs(xu)
         h = hardness(ps, pt, task, o["tau"])
         lab, conf = label_and_confidence(pt, task)
         distorted = random_intensity(xu, self.gen, o["n_ops"]).float()

@@ -8,14 +8,15 @@ from __future__ import annotations
 import torch
 
 from imlib.im import ensemble_label
-from imlib.methods.common import Context
-from imlib.methods.generational import run_generational
+from imlib.methods.generational import Pairs, run_generations
+from imlib.methods.run import Run
+from imlib.records import GenerationRecord
 
 
-def run(ctx: Context) -> list[dict]:
-    def rule(probs: torch.Tensor, images: torch.Tensor):
-        label = ensemble_label(probs, ctx.task)
+def run(run: Run) -> list[GenerationRecord]:
+    def rule(probs: torch.Tensor, images: torch.Tensor) -> Pairs:
+        label = ensemble_label(probs, run.task)
         none = torch.zeros(label.shape[0], *label.shape[2:], dtype=torch.bool, device=label.device)
-        return images, label, none, torch.ones(len(images), dtype=torch.bool, device=images.device)
+        return Pairs(images, label, none, torch.ones(len(images), dtype=torch.bool, device=images.device))
 
-    return run_generational(ctx, rule)
+    return run_generations(run, rule)

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from imlib.data import SegData
 from imlib.data.augment import augmented_copies
-from imlib.methods.common import Context
+from imlib.methods.run import Run
+from imlib.records import GenerationRecord
 
-REFERENCES = ("ldt", "aldt", "fdt", "afdt")
+# reference -> (trains on the full training set?, with augmented copies?)
+REFERENCES = {"ldt": (False, False), "aldt": (False, True), "fdt": (True, False), "afdt": (True, True)}
 
 
-def reference_data(ctx: Context, kind: str) -> SegData:
-    if kind not in REFERENCES:
-        raise ValueError(f"unknown reference {kind!r}; expected one of {REFERENCES}")
-    base = ctx.ds.labeled if kind in ("ldt", "aldt") else ctx.ds.train
-    if kind in ("aldt", "afdt"):
-        return SegData(*augmented_copies(base.images, base.labels, ctx.task.augment, ctx.cfg.aug_copies,
-                                         seed=ctx.cfg.data_seed))
+def reference_data(run: Run, reference: str) -> SegData:
+    if reference not in REFERENCES:
+        raise ValueError(f"unknown reference {reference!r}; expected one of {tuple(REFERENCES)}")
+    full, augmented = REFERENCES[reference]
+    base = run.dataset.train if full else run.dataset.labeled
+    if augmented:
+        return SegData(*augmented_copies(base.images, base.labels, run.task.augment, run.cfg.aug_copies,
+                                         seed=run.cfg.data_seed))
     return base
 
 
-def run(ctx: Context) -> list[dict]:
-    kind = ctx.cfg.method
-    data = reference_data(ctx, kind)
-    ranked = ctx.rank(ctx.train_members(kind, data, ctx.cfg.n_models, reference=True))
-    return [ctx.generation_entry(0, ranked, train_images=len(data))]
-
+def run(run: Run) -> list[GenerationRecord]:
+    data = reference_data(run, run.cfg.method)
+    ranked = run.rank(run.train_models(run.cfg.method, run.supervised(data), run.cfg.n_models, scope="reference"))
+    return [run.generation_record(0, ranked, train_images=len(data))]

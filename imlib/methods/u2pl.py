@@ -21,15 +21,18 @@ and multi-label channels are two-class problems with their own banks.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from imlib.losses import activate, pixel_loss
+from imlib.methods.options import Option
 from imlib.semi.memory_bank import MemoryBank
-from imlib.semi.objective import SemiObjective
+from imlib.semi.objective import MeanTeacherObjective
 from imlib.semi.pseudo import class_groups, entropy, label_and_confidence
-from imlib.semi.teacher import ema_update, make_teacher
+from imlib.semi.teacher import make_teacher
 from imlib.semi.views import mix
 
 
@@ -61,84 +64,101 @@ def forward_with_representation(model, head: nn.Module, x: torch.Tensor) -> tupl
     return model.head(feats).float(), head(feats).float()
 
 
-def contrastive_loss(rep_s, rep_t, labels, probs, low, high, n_labeled, bank: MemoryBank, bank_offset: int,
-                     gen: torch.Generator, o: dict) -> torch.Tensor | None:
-    """U2PL's L_c for one class group. rep_*: (N, D, h, w); labels (N, h, w) long (-1 = ignore);
-    probs (N, K, h, w) teacher; low/high (N, h, w) bool (reliable anchors / unreliable negatives)."""
-    n, k = probs.shape[:2]
-    dev = rep_s.device
-    rep_s = rep_s.permute(0, 2, 3, 1)
-    rep_t = rep_t.permute(0, 2, 3, 1).detach()
+@dataclass
+class ContrastGroup:
+    """One class group's batch at the representation's resolution, labeled images first.
+
+    rep_s/rep_t: student/teacher features (N, D, h, w); labels (N, h, w) long, -1 = ignore; probs (N, K,
+    h, w) the teacher's; reliable (N, h, w) bool: pixels that may be anchors; unreliable: unlabeled pixels
+    whose features may be negatives."""
+
+    rep_s: torch.Tensor
+    rep_t: torch.Tensor
+    labels: torch.Tensor
+    probs: torch.Tensor
+    reliable: torch.Tensor
+    unreliable: torch.Tensor
+    n_labeled: int
+
+
+def contrastive_loss(group: ContrastGroup, bank: MemoryBank, bank_offset: int, gen: torch.Generator,
+                     options: dict) -> torch.Tensor | None:
+    """U2PL's L_c for one class group (None when no class has both anchors and negatives)."""
+    n, k = group.probs.shape[:2]
+    dev = group.rep_s.device
+    rep_s = group.rep_s.permute(0, 2, 3, 1)
+    rep_t = group.rep_t.permute(0, 2, 3, 1).detach()
+    labels, probs = group.labels, group.probs
     rank = probs.argsort(1, descending=True).argsort(1)  # rank[:, c] = position of class c
-    labeled = (torch.arange(n, device=dev) < n_labeled).view(-1, 1, 1)
+    labeled = (torch.arange(n, device=dev) < group.n_labeled).view(-1, 1, 1)
     valid = labels >= 0
-    low_rank, high_rank = min(o["low_rank"], k - 1), o["high_rank"]
+    low_rank, high_rank = min(options["low_rank"], k - 1), options["high_rank"]
+    queries, temperature = options["queries"], options["temperature"]
     losses = []
     for c in range(k):
         is_c = (labels == c) & valid
         rc = rank[:, c]
         negatives = ((labeled & valid & (rc < low_rank) & ~is_c)
-                     | (~labeled & high & (rc >= low_rank) & (rc < high_rank)))
+                     | (~labeled & group.unreliable & (rc >= low_rank) & (rc < high_rank)))
         bank.push(bank_offset + c, rep_t[negatives])
-        anchors = rep_s[is_c & low & (probs[:, c] > o["prob_threshold"])]
+        anchors = rep_s[is_c & group.reliable & (probs[:, c] > options["prob_threshold"])]
         negs = bank.get(bank_offset + c)
         if len(anchors) == 0 or len(negs) == 0:
             continue
         positive = rep_t[is_c].mean(0)
-        q = anchors[torch.randint(len(anchors), (o["queries"],), generator=gen, device=dev)]
-        nk = negs[torch.randint(len(negs), (o["queries"], o["negatives"]), generator=gen, device=dev)]
-        keys = torch.cat([positive.expand(o["queries"], 1, -1), nk.to(q.dtype)], 1)
-        logits = F.cosine_similarity(q[:, None], keys, dim=-1) / o["temperature"]
+        q = anchors[torch.randint(len(anchors), (queries,), generator=gen, device=dev)]
+        nk = negs[torch.randint(len(negs), (queries, options["negatives"]), generator=gen, device=dev)]
+        keys = torch.cat([positive.expand(queries, 1, -1), nk.to(q.dtype)], 1)
+        logits = F.cosine_similarity(q[:, None], keys, dim=-1) / temperature
         losses.append(F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=dev)))
     return torch.stack(losses).mean() if losses else None
 
 
-class U2PL(SemiObjective):
-    DEFAULTS = {"ema": 0.99, "drop_percent": 80.0, "low_entropy": 20.0, "low_rank": 3, "high_rank": 20,
-                "prob_threshold": 0.3, "temperature": 0.5, "queries": 256, "negatives": 50,
-                "bank_size": 30000, "bank_size_background": 50000, "rep_dim": 64, "rep_stride": 4,
-                "contrast_weight": 1.0, "cutmix_p": 0.5, "sup_only_fraction": 0.05}
-    WHY = {"ema": "published", "drop_percent": "published: 20 % -> 0 % of pixels dropped",
-           "low_entropy": "published anchor percentile", "low_rank": "published (capped at K - 1)",
-           "high_rank": "published", "prob_threshold": "published anchor probability",
-           "temperature": "published", "queries": "published", "negatives": "published",
-           "bank_size": "published", "bank_size_background": "published (class 0)",
-           "rep_dim": "256 in U2PL for a 256-channel decoder; 64 for a U-Net whose last decoder has 8-16",
-           "rep_stride": "the stride of U2PL's representation (DeepLabV3+ decoder at 1/4)",
-           "contrast_weight": "published", "cutmix_p": "published",
-           "sup_only_fraction": "U2PL trains 1 of 200 epochs supervised-only; a from-scratch teacher "
-                                "needs longer to be better than chance"}
+class U2PL(MeanTeacherObjective):
+    OPTIONS = {"ema": Option(0.99, "published"),
+               "drop_percent": Option(80.0, "published: 20 % -> 0 % of pixels dropped"),
+               "low_entropy": Option(20.0, "published anchor percentile"),
+               "low_rank": Option(3, "published (capped at K - 1)"), "high_rank": Option(20, "published"),
+               "prob_threshold": Option(0.3, "published anchor probability"),
+               "temperature": Option(0.5, "published"), "queries": Option(256, "published"),
+               "negatives": Option(50, "published"), "bank_size": Option(30000, "published"),
+               "bank_size_background": Option(50000, "published (class 0)"),
+               "rep_dim": Option(64, "256 in U2PL for a 256-channel decoder; 64 for a U-Net whose last decoder "
+                                     "has 8-16"),
+               "rep_stride": Option(4, "the stride of U2PL's representation (DeepLabV3+ decoder at 1/4)"),
+               "contrast_weight": Option(1.0, "published"), "cutmix_p": Option(0.5, "published"),
+               "sup_only_fraction": Option(0.05, "U2PL trains 1 of 200 epochs supervised-only; a from-scratch "
+                                                 "teacher needs longer to be better than chance")}
+    EMA_BUFFERS = False  # U2PL averages parameters; the teacher's train-mode forwards keep its BN statistics
 
     def bind(self, model, device, seed):
         super().bind(model, device, seed)
-        o = self.opt
-        c_in = model.head.in_channels
-        self.head = RepresentationHead(c_in, o["rep_dim"], o["rep_stride"]).to(self.device)
-        self.teacher, self.teacher_head = make_teacher(model), make_teacher(self.head)
-        self.started = False
+        o = self.options
+        self.head = RepresentationHead(model.head.in_channels, o["rep_dim"], o["rep_stride"]).to(self.device)
+        self.teacher_head = make_teacher(self.head)
+        self.teacher_started = False  # the teacher starts when the supervised-only phase ends
         groups = 1 if self.task.kind == "multiclass" else self.task.num_outputs
         per_group = self.task.num_outputs if self.task.kind == "multiclass" else 2
         caps = [o["bank_size_background"] if c == 0 else o["bank_size"] for c in range(per_group)] * groups
         self.bank = MemoryBank(groups * per_group, o["rep_dim"], caps, self.device)
 
+    def ema_pairs(self, model):
+        return [(self.teacher, model), (self.teacher_head, self.head)]
+
     def parameters(self):
         return list(self.head.parameters())
 
     def loss(self, model, step, total_steps):
-        o, task = self.opt, self.task
+        o, task = self.options, self.task
         xl, yl = self.labeled_batch()
         if step < int(o["sup_only_fraction"] * total_steps):
             loss_x = self.supervised(model(xl), yl)
             zero = loss_x.detach() * 0
             return loss_x, {"sup": loss_x, "unsup": zero, "contrast": zero}
-        if not self.started:  # the teacher starts as a copy of the student
-            self.teacher.load_state_dict(model.state_dict())
-            self.teacher_head.load_state_dict(self.head.state_dict())
-            self.started = True
+        if not self.teacher_started:
+            self.start_teacher(model)
         xu = self.unlabeled_batch()
-        with torch.no_grad():
-            self.teacher.eval()
-            pu = activate(self.teacher(xu).float(), task)
+        pu = self.teacher_probs(xu)
         box = self.boxes(xu, p=o["cutmix_p"])
         xu, pu = mix(xu, xu.roll(1, 0), box), mix(pu, pu.roll(1, 0), box)
         lab_u, _ = label_and_confidence(pu, task)
@@ -158,10 +178,10 @@ class U2PL(SemiObjective):
         return loss_x + loss_u + o["contrast_weight"] * loss_c, {"sup": loss_x, "unsup": loss_u, "contrast": loss_c}
 
     def contrast(self, rep, t_rep, labels, t_probs, nl, frac) -> torch.Tensor:
-        o, task, s = self.opt, self.task, self.opt["rep_stride"]
+        o, task, stride = self.options, self.task, self.options["rep_stride"]
         h, w = rep.shape[-2:]
         probs = F.adaptive_avg_pool2d(t_probs, (h, w))
-        lab = labels[:, :, s // 2::s, s // 2::s][..., :h, :w].long()
+        lab = labels[:, :, stride // 2::stride, stride // 2::stride][..., :h, :w].long()
         lab = torch.where(lab == task.ignore_index, -1, lab)
         terms = []
         entropies = entropy(probs, task)  # (N, groups, h, w)
@@ -171,27 +191,18 @@ class U2PL(SemiObjective):
             low = ent <= torch.quantile(ent_u.flatten(), o["low_entropy"] / 100)
             high = (ent >= torch.quantile(ent_u.flatten(), 1 - frac)) if frac > 0 else torch.zeros_like(low)
             low[:nl] = True
-            term = contrastive_loss(rep, t_rep, lab[:, 0 if task.kind == "multiclass" else g], gp, low, high, nl,
-                                    self.bank, g * gp.shape[1], self.gen, o)
+            group = ContrastGroup(rep, t_rep, lab[:, 0 if task.kind == "multiclass" else g], gp, low, high, nl)
+            term = contrastive_loss(group, self.bank, g * gp.shape[1], self.gen, o)
             if term is not None:
                 terms.append(term)
         return torch.stack(terms).mean() if terms else rep.sum() * 0
 
-    def after_step(self, model, step):
-        if self.started:
-            ema_update(self.teacher, model, step, self.opt["ema"], buffers=False)
-            ema_update(self.teacher_head, self.head, step, self.opt["ema"], buffers=False)
+    def state_dict(self):
+        return {**super().state_dict(), "teacher_head": self.teacher_head.state_dict(), "head": self.head.state_dict(),
+                "bank": self.bank.state_dict()}
 
-    def eval_model(self, model):
-        return self.teacher if self.started else model
-
-    def extra_state(self):
-        return {"teacher": self.teacher.state_dict(), "teacher_head": self.teacher_head.state_dict(),
-                "head": self.head.state_dict(), "started": self.started, "bank": self.bank.state_dict()}
-
-    def load_extra_state(self, state):
-        self.teacher.load_state_dict(state["teacher"])
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
         self.teacher_head.load_state_dict(state["teacher_head"])
         self.head.load_state_dict(state["head"])
-        self.started = bool(state["started"])
         self.bank.load_state_dict(state["bank"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from imlib.methods.options import Option
 from imlib.semi.objective import SemiObjective
 from imlib.semi.pseudo import confident_loss
 from imlib.semi.views import mix
@@ -21,19 +22,19 @@ def unimatch_total(sup, s1, s2, fp, weights=(0.25, 0.25, 0.5)):
 
 
 class UniMatch(SemiObjective):
-    DEFAULTS = {"tau": 0.95, "fp_dropout": 0.5, "weights": (0.25, 0.25, 0.5)}
-    WHY = {"tau": "as FixMatch",
-           "fp_dropout": "published (Dropout2d 0.5), applied to every feature map the U-Net decoder reads",
-           "weights": "published: (L_sup + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2"}
+    OPTIONS = {"tau": Option(0.95, "as FixMatch"),
+               "fp_dropout": Option(0.5, "published (Dropout2d 0.5), applied to every feature map the U-Net "
+                                         "decoder reads"),
+               "weights": Option((0.25, 0.25, 0.5), "published: (L_sup + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2")}
 
     def loss(self, model, step, total_steps):
-        tau, task = self.opt["tau"], self.task
+        tau, task = self.options["tau"], self.task
         xl, yl = self.labeled_batch()
         xu, xm = self.unlabeled_batch(), self.unlabeled_batch("partner")
         lab_m, conf_m = self.pseudo(self.predict_eval(model, xm))
         nl, nu = len(xl), len(xu)
         feats = model.encode(torch.cat([xl, xu]))
-        perturbed = [F.dropout2d(f[nl:], self.opt["fp_dropout"], training=True) for f in feats]
+        perturbed = [F.dropout2d(f[nl:], self.options["fp_dropout"], training=True) for f in feats]
         out = model.decode([torch.cat([f, p]) for f, p in zip(feats, perturbed)])
         logits_l, logits_u, logits_fp = out.split([nl, nu, nu])
         lab_u, conf_u = self.pseudo(logits_u)
@@ -45,6 +46,6 @@ class UniMatch(SemiObjective):
         loss_s1 = confident_loss(logits_s1, mix(lab_u, lab_m, box1), mix(conf_u, conf_m, box1), tau, task)
         loss_s2 = confident_loss(logits_s2, mix(lab_u, lab_m, box2), mix(conf_u, conf_m, box2), tau, task)
         loss_fp = confident_loss(logits_fp, lab_u, conf_u, tau, task)
-        total = unimatch_total(loss_x, loss_s1, loss_s2, loss_fp, self.opt["weights"])
+        total = unimatch_total(loss_x, loss_s1, loss_s2, loss_fp, self.options["weights"])
         return total, {"sup": loss_x, "s1": loss_s1, "s2": loss_s2, "fp": loss_fp,
                        "confident": (conf_u >= tau).float().mean()}

@@ -5,6 +5,9 @@ unlabeled "partner" batch drawn from its own shuffle, as UniMatch's second loade
 views. An epoch is one pass over the unlabeled set (UniMatch, U2PL, iMAS) unless the preset fixes the
 steps per epoch. Every method supervises the labeled batch with the paper's task loss, so that the
 comparison with LDT/IM isolates what the method does with the unlabeled images.
+
+Naming follows UniMatch: ``x`` labeled, ``u`` unlabeled, ``m`` the CutMix partner; ``w``/``s1``/``s2``
+weak and strong views.
 """
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ from torch import nn
 
 from imlib.data import SegData
 from imlib.data.task import Task
-from imlib.engine import Objective, _BatchStream
+from imlib.engine import BatchStream, Objective
 from imlib.losses import activate, task_loss
+from imlib.methods.options import Option, resolve_options
 from imlib.semi.pseudo import label_and_confidence
 from imlib.semi.teacher import ema_update, make_teacher
 from imlib.semi.views import cutmix_boxes, strong_view, weak_view
@@ -37,11 +41,11 @@ def eval_mode(model: nn.Module):
 class SemiObjective(Objective):
     """Labeled/unlabeled batches, weak and strong views, a device generator, and resumable state.
 
-    Subclasses set ``DEFAULTS`` (their hyperparameters; ``options`` may override any of them and
-    nothing else) and implement ``loss``.
+    Subclasses declare ``OPTIONS`` (their hyperparameters, each with its reason; ``options`` may override
+    any of them and nothing else) and implement ``loss``.
     """
 
-    DEFAULTS: dict[str, Any] = {}
+    OPTIONS: dict[str, Option] = {}
 
     def __init__(self, labeled: SegData, unlabeled: torch.Tensor, task: Task, batch_size: int,
                  options: dict[str, Any] | None = None):
@@ -49,12 +53,7 @@ class SemiObjective(Objective):
             raise ValueError(f"{type(self).__name__}: the labeled set is empty")
         if len(unlabeled) == 0:
             raise ValueError(f"{type(self).__name__}: the unlabeled set is empty")
-        options = dict(options or {})
-        unknown = set(options) - set(self.DEFAULTS)
-        if unknown:
-            raise ValueError(f"{type(self).__name__}: unknown options {sorted(unknown)}; "
-                             f"known: {sorted(self.DEFAULTS)}")
-        self.opt = {**self.DEFAULTS, **options}
+        self.options = resolve_options(type(self).__name__, self.OPTIONS, options)
         self.labeled, self.unlabeled, self.task, self.batch_size = labeled, unlabeled, task, batch_size
 
     # --- set-up and state -----------------------------------------------------------------------
@@ -65,26 +64,17 @@ class SemiObjective(Objective):
     def bind(self, model: nn.Module, device: torch.device, seed: int) -> None:
         self.device = self.unlabeled.device
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
-        self.streams = {"labeled": _BatchStream(len(self.labeled), seed),
-                        "unlabeled": _BatchStream(len(self.unlabeled), seed + 1),
-                        "partner": _BatchStream(len(self.unlabeled), seed + 2)}
-
-    def extra_state(self) -> dict:
-        """Method state beyond streams and generator (teacher, memory bank...)."""
-        return {}
-
-    def load_extra_state(self, state: dict) -> None:
-        pass
+        self.streams = {"labeled": BatchStream(len(self.labeled), seed),
+                        "unlabeled": BatchStream(len(self.unlabeled), seed + 1),
+                        "partner": BatchStream(len(self.unlabeled), seed + 2)}
 
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "streams": {k: s.state() for k, s in self.streams.items()},
-                "extra": self.extra_state()}
+        return {"gen": self.gen.get_state(), "streams": {k: s.state_dict() for k, s in self.streams.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"].cpu())  # map_location may have moved it
         for k, s in self.streams.items():
-            s.load(state["streams"][k])
-        self.load_extra_state(state["extra"])
+            s.load_state_dict(state["streams"][k])
 
     # --- batches and views ----------------------------------------------------------------------
 
@@ -120,21 +110,50 @@ class SemiObjective(Objective):
 
 
 class MeanTeacherObjective(SemiObjective):
-    """A semi-supervised objective with an EMA teacher (``opt["ema"]``; parameters and BN statistics)
-    that labels the unlabeled images and is the network validated and kept (iMAS, FPL)."""
+    """A semi-supervised objective with an EMA teacher (``options["ema"]``) that labels the unlabeled
+    images and is the network validated and kept once it has started (iMAS, FPL, U2PL).
+
+    ``EMA_BUFFERS``: average BatchNorm statistics too (iMAS, FPL) or only the parameters (U2PL, whose
+    teacher's train-mode forwards update its own statistics). ``ema_pairs`` lists every (teacher,
+    student) pair the update averages (U2PL adds its representation head). A teacher starts as a copy of
+    the initial student unless ``teacher_started`` is set False in ``bind`` and :meth:`start_teacher` is
+    called later (U2PL after its supervised-only phase).
+    """
+
+    EMA_BUFFERS = True
 
     def bind(self, model: nn.Module, device: torch.device, seed: int) -> None:
         super().bind(model, device, seed)
         self.teacher = make_teacher(model)
+        self.teacher_started = True
+
+    def ema_pairs(self, model: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.teacher, model)]
+
+    def start_teacher(self, model: nn.Module) -> None:
+        """The teacher(s) become copies of the current student(s)."""
+        for teacher, student in self.ema_pairs(model):
+            teacher.load_state_dict(student.state_dict())
+        self.teacher_started = True
+
+    @torch.no_grad()
+    def teacher_probs(self, images: torch.Tensor) -> torch.Tensor:
+        """The teacher's class probabilities (eval mode, float32)."""
+        self.teacher.eval()
+        return activate(self.teacher(images).float(), self.task)
 
     def after_step(self, model: nn.Module, step: int) -> None:
-        ema_update(self.teacher, model, step, self.opt["ema"], buffers=True)
+        if self.teacher_started:
+            for teacher, student in self.ema_pairs(model):
+                ema_update(teacher, student, step, self.options["ema"], buffers=self.EMA_BUFFERS)
 
     def eval_model(self, model: nn.Module) -> nn.Module:
-        return self.teacher
+        return self.teacher if self.teacher_started else model
 
-    def extra_state(self) -> dict:
-        return {"teacher": self.teacher.state_dict()}
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "teacher": self.teacher.state_dict(), "teacher_started": self.teacher_started}
 
-    def load_extra_state(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
         self.teacher.load_state_dict(state["teacher"])
+        self.teacher_started = bool(state["teacher_started"])

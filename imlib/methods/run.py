@@ -1,0 +1,114 @@
+"""What every method shares: a run's loaded dataset and device, training (or reusing) a set of models,
+ranking them on validation, and the generation entries of its record."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from imlib.config import RunConfig
+from imlib.data import Dataset, SegData
+from imlib.data.registry import load_dataset
+from imlib.engine import Objective, Supervised, TrainSettings, evaluate, pick_device, train_model
+from imlib.model_cache import CachedModel, ModelCache, Scope, member_seed, model_key
+from imlib.models import build_model
+from imlib.records import GenerationRecord, ModelRecord
+from imlib.selection import rank
+
+
+@dataclass
+class TrainedModel:
+    """One trained model of a run, with its validation and test scores."""
+
+    name: str
+    network: nn.Module
+    val: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+    reused: bool = False
+    checkpoint: str = ""
+
+    def record(self) -> ModelRecord:
+        return ModelRecord(name=self.name, val=self.val, test=self.test, best_epoch=self.best_epoch,
+                           seconds=round(self.seconds, 3), reused=self.reused, checkpoint=self.checkpoint,
+                           history=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
+                                    for h in self.history])
+
+
+class Run:
+    """One run of a method: its configuration, dataset, device, training settings and model cache."""
+
+    def __init__(self, cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None):
+        from imlib.methods.registry import get_method
+
+        self.cfg = cfg
+        self.method = get_method(cfg.method)
+        self.options = self.method.resolve_options(cfg.options)
+        self.device = pick_device(cfg.device)
+        self.dataset = dataset if dataset is not None else load_dataset(cfg, self.device)
+        self.task = self.dataset.task
+        self.alpha = cfg.alpha if cfg.alpha is not None else self.dataset.default_alpha
+        self.settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                      steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay, amp=cfg.amp, progress=progress)
+        self.cache = ModelCache(cfg.work_dir, cfg.dataset)
+
+    def build(self) -> nn.Module:
+        return build_model(self.task, self.alpha, self.cfg.bn_momentum)
+
+    def supervised(self, data: SegData) -> Callable[[], Objective]:
+        """The paper's supervised training on ``data`` (a factory of fresh objectives, one per model)."""
+        return lambda: Supervised(data, self.task, self.cfg.batch_size)
+
+    def train_models(self, role: str, make_objective: Callable[[], Objective], count: int,
+                     scope: Scope) -> list[TrainedModel]:
+        """Train ``count`` models, each on a fresh ``make_objective()``, or load those trained before with
+        the same settings. ``scope``: "reference" for models that depend only on data and training
+        settings (reused by every method of the seed), "method" for a method's own models."""
+        models = []
+        for i in range(count):
+            path = self.cache.path(role, i, self.model_key(scope, role, i))
+            network = self.build().to(self.device)
+            cached = self.cache.load(path, self.device)
+            reused = cached is not None
+            if cached is None:
+                cached = self._train(role, i, make_objective(), network, path)
+                self.cache.save(path, cached)
+            else:
+                network.load_state_dict(cached.state)
+            models.append(TrainedModel(f"{role}-{i}", network, cached.val, cached.test, cached.best_epoch,
+                                       cached.seconds, cached.history, reused=reused, checkpoint=str(path)))
+        return models
+
+    def model_key(self, scope: Scope, role: str, index: int) -> str:
+        cfg = dataclasses.replace(self.cfg, options=self.options)
+        return model_key(cfg, scope, role, index, self.dataset.provenance.get("data_version"))
+
+    def _train(self, role: str, index: int, objective: Objective, network: nn.Module, path) -> CachedModel:
+        """Train one model (resuming its partial checkpoint), load its best weights into ``network``
+        and score it on validation and test."""
+        res = train_model(self.build, objective, self.dataset.val, self.task, self.settings,
+                          member_seed(self.cfg.seed, role, index), self.device, checkpoint=self.cache.partial(path),
+                          desc=f"{self.cfg.dataset} {role}-{index}")
+        network.load_state_dict(res.state)
+        val = evaluate(network, self.dataset.val, self.task, amp=self.cfg.amp)
+        test = evaluate(network, self.dataset.test, self.task, amp=self.cfg.amp)
+        return CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history)
+
+    def rank(self, models: list[TrainedModel]) -> list[TrainedModel]:
+        """Best first by the task's metric on *validation* (never test), ties in training order."""
+        return rank(models, lambda m: m.val[self.task.metric], self.task.higher_is_better)
+
+    def generation_record(self, generation: int, ranked: list[TrainedModel], **extra: Any) -> GenerationRecord:
+        """A generation (or the one set of reference models): all models, and the top-1 by validation."""
+        top = ranked[0]
+        tests = torch.tensor([m.test[self.task.metric] for m in ranked], dtype=torch.float64)
+        return GenerationRecord(generation=generation, selected=top.name, val=top.val, test=top.test,
+                                test_mean=float(tests.mean()), test_std=float(tests.std()) if len(tests) > 1 else 0.0,
+                                models=[m.record() for m in ranked], **extra)

@@ -1,0 +1,358 @@
+"""Run records: what one run of a method leaves behind, as typed dataclasses.
+
+One JSON file per run (``<results_dir>/<run_id>.json``, written atomically) holds the configuration,
+every generation with its trained models and their validation and test metrics, the headline result
+(the generation and model chosen on validation), timings and provenance (package versions, git commit,
+device, where the data came from). :func:`load` validates a file against these classes and names the
+file and field that do not fit; records written by older code are brought up to date by :func:`migrate`.
+
+Layout (schema 2)::
+
+    RunRecord
+      config: RunConfig                 every setting, the method's options included
+      dataset: DatasetInfo              name, synthetic?, the paper dataset it stands in for, sizes
+      task: TaskInfo                    kind, headline metric and its direction, class names
+      result: Headline                  generation and model chosen on validation, their scores
+      generations: [GenerationRecord]   0 = the supervised models (for ME/IM their LDT teachers)
+        models: [ModelRecord]           best first on validation; history per epoch
+        pseudo_labels: PseudoLabelStats (ME, IM) mask share, agreement with the hidden truth, showcase
+      timing: Timing, environment: Environment
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import types
+import typing
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from imlib.config import RunConfig
+
+SCHEMA_VERSION = 2
+Scores = dict[str, float]  # metric name -> value, e.g. {"iou": 0.71, "dice": 0.83}
+
+
+class RecordError(ValueError):
+    """A run record that does not fit the schema; the message names the file and the field."""
+
+
+@dataclass
+class EncodedArray:
+    """A small array as JSON text (zlib-compressed, base64): figure material inside a record."""
+
+    shape: list[int]
+    dtype: str
+    data: str
+
+    @staticmethod
+    def encode(a: np.ndarray | torch.Tensor) -> EncodedArray:
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        if a.dtype == bool:
+            a = a.astype(np.uint8)
+        return EncodedArray(list(a.shape), str(a.dtype),
+                            base64.b64encode(zlib.compress(np.ascontiguousarray(a).tobytes(), 9)).decode())
+
+    def decode(self) -> np.ndarray:
+        raw = zlib.decompress(base64.b64decode(self.data))
+        return np.frombuffer(raw, dtype=self.dtype).reshape(self.shape).copy()
+
+
+@dataclass
+class Showcase:
+    """The mask and pseudo-label of the first few unlabeled images (before the image filter)."""
+
+    unlabeled_index: list[int]
+    mask: EncodedArray  # (n, H, W) uint8
+    label: EncodedArray  # (n, L, H, W) uint8
+    kept: list[bool]  # whether the binary image filter kept the image
+
+
+@dataclass
+class PseudoLabelStats:
+    """What the teachers of a generation produced for the unlabeled images (IM and ME)."""
+
+    unlabeled: int
+    kept: int  # pairs the students trained on
+    mask_fraction: float  # share of the kept pairs' pixels inside the inconsistency mask
+    pseudo_label_accuracy: float  # agreement with the hidden true labels outside the mask (diagnostic only)
+    showcase: Showcase | None = None
+
+
+@dataclass
+class ModelRecord:
+    """One trained model: its scores at the checkpoint chosen on validation, and its training history."""
+
+    name: str
+    val: Scores
+    test: Scores
+    best_epoch: int
+    seconds: float
+    reused: bool  # loaded from the model cache (e.g. the LDT models an IM run starts from)
+    checkpoint: str
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: loss (and its parts), val score, seconds
+
+
+@dataclass
+class GenerationRecord:
+    """The models of one generation (or the one set of a non-generational method), best first."""
+
+    generation: int
+    selected: str  # the top-1 model on validation
+    val: Scores
+    test: Scores
+    test_mean: float  # the headline metric's mean over all models of the generation
+    test_std: float
+    models: list[ModelRecord]
+    role: str | None = None  # e.g. "teachers (LDT)" for generation 0 of ME and IM
+    teachers: list[str] | None = None  # the previous generation's models that labeled this one's data
+    train_images: int | None = None
+    pseudo_labels: PseudoLabelStats | None = None
+
+    def model(self, name: str) -> ModelRecord:
+        return next(m for m in self.models if m.name == name)
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    synthetic: bool
+    stands_in_for: str | None  # the paper dataset a synthetic task stands in for
+    sizes: dict[str, int]
+    provenance: dict[str, Any]
+    alpha: float  # the U-Net width the run used
+
+    @property
+    def paper_dataset(self) -> str:
+        """The dataset a run counts for in the paper's tables: the one a stand-in replaces, else its own."""
+        return self.stands_in_for or self.name
+
+    @property
+    def description(self) -> str:
+        if self.synthetic:
+            return f"synthetic stand-in for {self.stands_in_for}"
+        return "real: " + str(self.provenance.get("protocol", "prepared"))
+
+
+@dataclass
+class TaskInfo:
+    kind: str
+    metric: str
+    higher_is_better: bool
+    classes: list[str]
+
+
+@dataclass
+class Headline:
+    """The run's reported number: the top-1 model of the generation whose top-1 is best on validation."""
+
+    generation: int
+    model: str
+    val: Scores
+    test: Scores
+    final_generation_test: Scores
+
+
+@dataclass
+class Timing:
+    total_s: float
+    data_s: float
+    train_s: float  # training of the models trained in this run (reused ones not counted)
+
+
+@dataclass
+class DeviceInfo:
+    type: str
+    name: str | None = None
+    threads: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.type} ({self.name})" if self.name else self.type
+
+
+@dataclass
+class Environment:
+    python: str
+    platform: str
+    packages: dict[str, str | None]
+    device: DeviceInfo
+    git_commit: str
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    created: str
+    config: RunConfig
+    dataset: DatasetInfo
+    task: TaskInfo
+    result: Headline
+    generations: list[GenerationRecord]
+    timing: Timing
+    environment: Environment
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def headline_test(self) -> float:
+        """The test value of the run's headline metric."""
+        return self.result.test[self.task.metric]
+
+    def generation(self, number: int) -> GenerationRecord:
+        return next(g for g in self.generations if g.generation == number)
+
+    def selected_model(self) -> ModelRecord:
+        return self.generation(self.result.generation).model(self.result.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {"schema": d.pop("schema"), **d}
+
+
+# --- reading, writing, migrating -----------------------------------------------------------------
+
+def record_path(results_dir: str | Path, run_id: str) -> Path:
+    return Path(results_dir) / f"{run_id}.json"
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    """Write to a temporary file in the same folder, then rename: a file is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def save(record: RunRecord, path: Path) -> None:
+    write_json_atomic(record.to_dict(), Path(path))
+
+
+def load(path: str | Path) -> RunRecord:
+    """Read and validate a record (migrating older schemas); errors name the file and the field."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not a valid run record ({e})") from e
+    if not isinstance(raw, dict):
+        raise RecordError(f"{path}: a run record is a JSON object, got {type(raw).__name__}")
+    try:
+        return from_dict(migrate(raw))
+    except RecordError as e:
+        raise RecordError(f"{path}: {e}") from None
+
+
+def load_all(root: str | Path) -> list[RunRecord]:
+    """Every record under ``root`` (sorted by path); none when the folder does not exist."""
+    root = Path(root)
+    return [load(p) for p in sorted(root.rglob("*.json"))] if root.exists() else []
+
+
+def from_dict(raw: dict[str, Any]) -> RunRecord:
+    """A record of the current schema from its JSON form (raises :class:`RecordError` naming the field)."""
+    if raw.get("schema") != SCHEMA_VERSION:
+        raise RecordError(f"schema {raw.get('schema')!r}, expected {SCHEMA_VERSION} (use migrate)")
+    return _build(RunRecord, raw, "record")
+
+
+# How each older schema becomes the next one: the single place that knows old layouts.
+_IM_OPTION_FIELDS = {"im_mode": "mode", "im_erode": "erode", "im_dilate": "dilate", "im_filter": "filter"}
+
+
+def _schema_1_to_2(rec: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 (before the method registry): ``config.extra`` and the ``im_*`` config fields became the
+    method's declared ``options``; a generation's ``members`` became ``models``; the SSL baselines'
+    per-generation ``hyperparameters`` moved into ``config.options``."""
+    rec = json.loads(json.dumps(rec))  # a deep copy
+    config = rec.get("config", {})
+    options = dict(config.pop("extra", {}).get("options", {}))
+    im_options = {new: config.pop(old) for old, new in _IM_OPTION_FIELDS.items() if old in config}
+    if config.get("method") == "im":
+        options.update(im_options)
+    for g in rec.get("generations", []):
+        if "members" in g:
+            g["models"] = g.pop("members")
+        options.update(g.pop("hyperparameters", {}) or {})
+    config["options"] = options
+    env = rec.get("environment", {})
+    env.get("device", {}).setdefault("threads", None)
+    rec["schema"] = 2
+    return rec
+
+
+MIGRATIONS = {1: _schema_1_to_2}
+
+
+def migrate(rec: dict[str, Any]) -> dict[str, Any]:
+    """Bring a record's JSON form to :data:`SCHEMA_VERSION`, one schema at a time."""
+    version = rec.get("schema")
+    while version != SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise RecordError(f"unknown schema {version!r} (this code reads {sorted(MIGRATIONS)} and {SCHEMA_VERSION})")
+        rec = MIGRATIONS[version](rec)
+        version = rec["schema"]
+    return rec
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (parsed JSON) checked against the type ``tp`` and turned into it; dataclasses recursively."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for a in options:
+            try:
+                return _build(a, value, where)
+            except RecordError as e:
+                errors.append(str(e))
+        raise RecordError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {options}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object ({tp.__name__}), got {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        known = {f.name: f for f in dataclasses.fields(tp) if f.init}
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise RecordError(f"{where}: unknown fields {unknown} for {tp.__name__}")
+        kwargs = {}
+        for name, f in known.items():
+            if name in value:
+                kwargs[name] = _build(hints[name], value[name], f"{where}.{name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecordError(f"{where}: missing field {name!r} of {tp.__name__}")
+        try:
+            return tp(**kwargs)
+        except (TypeError, ValueError) as e:
+            raise RecordError(f"{where}: {e}") from None
+    if origin is list:
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp in (str, bool):
+        if isinstance(value, tp):
+            return value
+    else:
+        raise RecordError(f"{where}: no rule to read type {tp!r}")
+    raise RecordError(f"{where}: expected {tp.__name__}, got {value!r}")
