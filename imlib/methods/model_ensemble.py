@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import torch
 
+from imlib.data.task import Task
 from imlib.im import ensemble_label
-from imlib.methods.generational import Pairs, run_generations
+from imlib.methods.generational import PairRule, Pairs, run_generations
 from imlib.methods.run import Run
 from imlib.records import GenerationRecord
 
 
-def run(run: Run) -> list[GenerationRecord]:
+def pair_rule(task: Task) -> PairRule:
+    """ME's rule: the teachers' probabilities -> (image as it is, ensemble pseudo-label, empty mask, all kept)."""
+
     def rule(probs: torch.Tensor, images: torch.Tensor) -> Pairs:
-        label = ensemble_label(probs, run.task)
+        label = ensemble_label(probs, task)
         none = torch.zeros(label.shape[0], *label.shape[2:], dtype=torch.bool, device=label.device)
         return Pairs(images, label, none, torch.ones(len(images), dtype=torch.bool, device=images.device))
 
-    return run_generations(run, rule)
+    return rule
+
+
+def run(run: Run) -> list[GenerationRecord]:
+    return run_generations(run, pair_rule(run.task))

@@ -1,0 +1,78 @@
+"""Run records: typed, validated on load (errors name the file and the field), migrated from older schemas."""
+import json
+from pathlib import Path
+
+import pytest
+
+from imlib import records
+from imlib.records import RecordError
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = sorted((ROOT / "data" / "results").rglob("*.json"))
+
+
+def _committed_raw():
+    if not COMMITTED:
+        pytest.skip("no committed run records")
+    return json.loads(COMMITTED[0].read_text())
+
+
+def test_every_committed_record_loads_with_its_numbers():
+    """Whatever schema the committed records have, loading them keeps every generation's test numbers."""
+    for path in COMMITTED:
+        raw = json.loads(path.read_text())
+        rec = records.load(path)
+        assert rec.schema == records.SCHEMA_VERSION and rec.run_id == raw["run_id"]
+        assert [g.test for g in rec.generations] == [g["test"] for g in raw["generations"]]
+        assert rec.result.test == raw["result"]["test"]
+        assert rec.headline_test == raw["result"]["test"][raw["task"]["metric"]]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    rec = records.load(COMMITTED[0]) if COMMITTED else pytest.skip("no committed run records")
+    path = tmp_path / "r.json"
+    records.save(rec, path)
+    assert records.load(path) == rec
+    assert json.loads(path.read_text())["schema"] == records.SCHEMA_VERSION
+
+
+def test_schema_1_is_migrated():
+    """Schema 1 kept method options in config.extra / im_* fields and a generation's models as members."""
+    old = {"schema": 1, "config": {"method": "im", "im_mode": "ignore", "im_erode": 0, "im_dilate": 3,
+                                   "im_filter": None, "extra": {}},
+           "generations": [{"members": [{"name": "a"}]}], "environment": {"device": {"type": "cpu"}}}
+    new = records.migrate(old)
+    assert new["schema"] == 2 and new["config"]["options"] == {"mode": "ignore", "erode": 0, "dilate": 3,
+                                                                 "filter": None}
+    assert "im_mode" not in new["config"] and "extra" not in new["config"]
+    assert new["generations"][0]["models"] == [{"name": "a"}] and "members" not in new["generations"][0]
+    ssl = records.migrate({"schema": 1, "config": {"method": "fixmatch", "im_mode": "blackout",
+                                                   "extra": {"options": {"tau": 0.5}}},
+                           "generations": [{"members": [], "hyperparameters": {"tau": 0.5}}]})
+    assert ssl["config"]["options"] == {"tau": 0.5} and "im_mode" not in ssl["config"]
+    assert old["config"]["im_mode"] == "ignore"  # the input is left as it was
+
+
+@pytest.mark.parametrize("break_it, field", [
+    (lambda r: r["result"].pop("test"), "record.result: missing field 'test'"),
+    (lambda r: r["generations"][0].__setitem__("generation", "zero"), "record.generations[0].generation"),
+    (lambda r: r["config"].__setitem__("epochz", 3), "record.config: unknown fields ['epochz']"),
+    (lambda r: r["config"].__setitem__("n_teachers", 1), "record.config: IM needs at least 2 teachers"),
+    (lambda r: r["generations"][0]["models"][0]["val"].__setitem__("iou", "high"), "models[0].val.iou"),
+    (lambda r: r.__setitem__("schema", 99), "unknown schema 99"),
+])
+def test_a_bad_record_names_the_file_and_the_field(tmp_path, break_it, field):
+    raw = records.migrate(_committed_raw())
+    break_it(raw)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(RecordError) as e:
+        records.load(path)
+    assert str(path) in str(e.value) and field in str(e.value)
+
+
+def test_corrupt_json_names_the_file(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{not json")
+    with pytest.raises(RecordError, match="x.json: not a valid run record"):
+        records.load(bad)
