@@ -69,7 +69,7 @@ def expand_grid(study: str, preset: str, datasets: Sequence[str] | None = None,
 
 
 def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
-    """The train notebook's parameters for a cell: its own fields, plus ``overrides`` for every other
+    """The train notebook's parameters for a run: its own fields, plus ``overrides`` for every other
     field that differs from the preset (paths made absolute, the kernel runs in notebooks/)."""
     d = cfg.to_dict()
     params = {k: d[k] for k in NOTEBOOK_PARAMETERS}
@@ -82,7 +82,7 @@ def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
 
 def _kernel_manager_class():
     """The kernel manager papermill starts: with CurveZMQ encryption when pyzmq has it. Since ipykernel 7.4
-    an unencrypted TCP kernel logs a warning at every start, one per batch cell, burying the progress lines."""
+    an unencrypted TCP kernel logs a warning at every start, one per batch run, burying the progress lines."""
     import zmq
     from jupyter_client.manager import AsyncKernelManager
 
