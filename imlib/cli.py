@@ -18,14 +18,24 @@ def _value(text: str):
         return text
 
 
-def _overrides(pairs: list[str]) -> dict:
+def _pairs(pairs: list[str] | None, flag: str) -> dict:
+    """``KEY=VALUE`` words -> a dict (values read as Python literals when they are, else as text)."""
     out = {}
     for p in pairs or []:
         if "=" not in p:
-            raise SystemExit(f"--set expects KEY=VALUE, got {p!r}")
+            raise SystemExit(f"{flag} expects KEY=VALUE, got {p!r}")
         k, v = p.split("=", 1)
         out[k.strip()] = _value(v)
     return out
+
+
+def _overrides(a) -> dict:
+    """The configuration fields of ``--set`` and the method options of ``--option``."""
+    overrides = _pairs(a.set, "--set")
+    options = _pairs(a.option, "--option")
+    if options:
+        overrides["options"] = {**overrides.get("options", {}), **options}
+    return overrides
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -35,35 +45,36 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", default="data/work", help="model checkpoints (reused and resumed)")
     p.add_argument("--device", default="auto")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override any RunConfig field")
+    p.add_argument("--option", nargs="*", metavar="KEY=VALUE",
+                   help="a method option (declared in imlib.methods.registry), e.g. --option mode=ignore for IM")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def cmd_train(a) -> int:
-    from imlib import methods, results
+    from imlib import methods, records
     from imlib.config import make_config
 
     cfg = make_config(a.preset, study=a.study, dataset=a.dataset, method=a.method, seed=a.seed,
-                      device=a.device, results_dir=a.results_dir, work_dir=a.work_dir, **_overrides(a.set))
-    path = results.record_path(cfg.results_dir, cfg.run_id)
+                      device=a.device, results_dir=a.results_dir, work_dir=a.work_dir, **_overrides(a))
+    path = records.record_path(cfg.results_dir, cfg.run_id)
     if path.exists() and not a.force:
         print(f"{path} exists; --force to run again")
         return 0
     rec = methods.run(cfg, progress=not a.quiet)
-    results.write_json_atomic(rec, path)
-    metric = rec["task"]["metric"]
-    print(f"{cfg.run_id}: test {metric} = {rec['result']['test'][metric]:.4f} "
-          f"(generation {rec['result']['generation']}, {rec['timing']['total_s']:.0f} s) -> {path}")
+    records.save(rec, path)
+    print(f"{cfg.run_id}: test {rec.task.metric} = {rec.headline_test:.4f} "
+          f"(generation {rec.result.generation}, {rec.timing.total_s:.0f} s) -> {path}")
     return 0
 
 
 def cmd_batch(a) -> int:
     from imlib import batch
 
-    cells = batch.expand_grid(a.study, a.preset, a.datasets, a.methods, a.seeds,
-                              {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
-                               **_overrides(a.set)})
+    configs = batch.expand_grid(a.study, a.preset, a.datasets, a.methods, a.seeds,
+                                {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
+                                 **_overrides(a)})
     jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
-    rep = batch.run_batch(cells, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older)
+    rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older)
     print(f"batch: {len(rep.done)} run, {len(rep.skipped)} already done, {len(rep.failed)} failed "
           f"in {rep.seconds:.0f} s")
     for run_id, tail in rep.failed.items():
@@ -72,11 +83,12 @@ def cmd_batch(a) -> int:
 
 
 def cmd_table(a) -> int:
-    from imlib import results, tables
+    from imlib import records as run_records
+    from imlib import tables
 
-    records = results.load_records(a.results_dir)
+    records = run_records.load_all(a.results_dir)
     comp = tables.study_b_comparison(records)
-    outside = sorted({r["dataset"]["name"] for r in records if tables.paper_dataset(r) not in tables.STUDY_B_COLUMNS})
+    outside = sorted({r.dataset.name for r in records if not tables.in_paper_table(r)})
     if a.preset:
         comp = comp[comp.preset.isna() | (comp.preset == a.preset)]
     wide = tables.format_study_b(comp)
@@ -87,7 +99,7 @@ def cmd_table(a) -> int:
     comp.to_csv(out, index=False)
     print(f"\n† synthetic stand-in: a check of the code, not a reproduction of the paper's number. Table: {out}")
     if outside:
-        own = tables.own_datasets_table([r for r in records if not a.preset or r["config"]["preset"] == a.preset])
+        own = tables.own_datasets_table([r for r in records if not a.preset or r.config.preset == a.preset])
         print(f"\nYour datasets (not in the paper's table: {', '.join(outside)}), test value of the model chosen "
               "on validation, mean ± std over seeds:")
         with pd.option_context("display.max_columns", None, "display.width", 250):
@@ -100,37 +112,18 @@ def cmd_table(a) -> int:
 
 
 def cmd_prepare(a) -> int:
-    from imlib.data.folder import prepare_folder
+    from imlib.data.prepare import PREPARERS
 
-    if a.dataset == "cityscapes" and a.protocol == "study-a":
-        from imlib.data.official.cityscapes import prepare_study_a
-
-        name = a.name or "cityscapes_study_a"
-        dst = prepare_study_a(a.src, a.dst or Path(a.prepared_dir) / name, u2pl_splits=a.u2pl_splits, name=name)
-        manifest = json.loads((dst / "manifest.json").read_text())
-        print(f"{name}: U2PL {manifest['u2pl']['commit'][:7]} partitions {manifest['splits']} -> {dst}")
-        return 0
-    if a.dataset in ("isic2018", "suim", "hela", "cityscapes"):
-        import importlib
-
-        module = importlib.import_module(f"imlib.data.official.{a.dataset}")
-        name = a.name or a.dataset
-        kwargs = {"strict_counts": not a.subset} if a.dataset in ("isic2018", "cityscapes") else {}
-        if a.dataset == "cityscapes":
-            kwargs["classes"] = a.classes
-        dst = module.prepare(a.src, a.dst or Path(a.prepared_dir) / name, a.splits_dir, size=a.size,
-                             labeled_fraction=a.labeled_fraction, seed=a.seed, name=name, **kwargs)
-        manifest = json.loads((dst / "manifest.json").read_text())
-        print(f"{name}: split {manifest['splits']} -> {dst}")
-        return 0
-    if not a.name:
-        raise ValueError("prepare folder: --name is required")
-    dst = prepare_folder(a.src, a.name, dst=a.dst or Path(a.prepared_dir) / a.name, kind=a.kind, size=a.size,
-                         labeled_fraction=a.labeled_fraction, val_fraction=a.val_fraction,
-                         test_fraction=a.test_fraction, seed=a.seed, splits_dir=a.splits_dir)
+    preparer = PREPARERS[a.dataset]
+    preparer = preparer.protocols.get(a.protocol, preparer)
+    name = a.name or preparer.default_name
+    if not name:
+        raise ValueError(f"prepare {a.dataset}: --name is required")
+    given = {**vars(a), "strict_counts": not a.subset}  # the options, as the preparers name them
+    dst = preparer(src=a.src, dst=a.dst or Path(a.prepared_dir) / name, name=name,
+                   **{k: given[k] for k in preparer.options})
     manifest = json.loads((dst / "manifest.json").read_text())
-    print(f"{a.name}: {manifest['kind']}, classes {manifest['class_names']}, {manifest['size']} px, "
-          f"split {manifest['splits']} -> {dst}")
+    print(preparer.summary.format_map({**manifest, "name": name, "dst": dst}))
     return 0
 
 
@@ -147,38 +140,51 @@ def cmd_download(a) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    from imlib.batch import STUDY_B_SMOKE_DATASETS, STUDY_B_SMOKE_METHODS
+def add_train(sub) -> None:
+    from imlib.methods.registry import method_keys
 
-    ap = argparse.ArgumentParser(prog="imlib", description=__doc__)
-    sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one method on one dataset with one seed, write its run record")
     _common(t)
     t.add_argument("--dataset", required=True)
-    t.add_argument("--method", required=True)
+    t.add_argument("--method", required=True, choices=method_keys())
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=cmd_train)
+
+
+def add_batch(sub) -> None:
+    from imlib.batch import default_datasets
+    from imlib.methods.registry import method_keys
+
     b = sub.add_parser("batch", help="run a grid of datasets x methods x seeds, resumable")
     _common(b)
-    b.add_argument("--datasets", nargs="+", default=list(STUDY_B_SMOKE_DATASETS))
-    b.add_argument("--methods", nargs="+", default=list(STUDY_B_SMOKE_METHODS))
+    b.add_argument("--datasets", nargs="+", default=default_datasets("b"))
+    b.add_argument("--methods", nargs="+", default=method_keys(study="b"), choices=method_keys(),
+                   help="default: every registered Study B method, in the paper's order")
     b.add_argument("--seeds", nargs="+", type=int, default=[0])
     b.add_argument("--executor", default="notebook", choices=["notebook", "inprocess"],
-                   help="notebook: papermill runs notebooks/train.py per cell (default); inprocess: no kernel")
+                   help="notebook: papermill runs notebooks/train.py per run (default); inprocess: no kernel")
     b.add_argument("--rerun-older", action="store_true",
-                   help="also rerun cells whose record was written by another commit (regenerate committed records)")
-    b.add_argument("--jobs", default="auto", help="cells at once (auto: one per GPU, else one per CPU core, max 8)")
+                   help="also rerun runs whose record was written by another commit (regenerate committed records)")
+    b.add_argument("--jobs", default="auto", help="runs at once (auto: one per GPU, else one per CPU core, max 8)")
     b.set_defaults(func=cmd_batch)
+
+
+def add_table(sub) -> None:
     tb = sub.add_parser("table", help="print and write the Study B table from the run records")
     tb.add_argument("--study", default="b", choices=["b"])
     tb.add_argument("--results-dir", default="data/results")
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)
     tb.set_defaults(func=cmd_table)
+
+
+def add_prepare(sub) -> None:
+    from imlib.data.prepare import PREPARERS
+
     pr = sub.add_parser("prepare", help="validate and prepare a real dataset: 'folder' (your own data), 'isic2018', "
                         "'suim', 'hela', 'cityscapes'")
-    pr.add_argument("dataset", choices=["folder", "isic2018", "suim", "hela", "cityscapes"])
+    pr.add_argument("dataset", choices=list(PREPARERS))
     pr.add_argument("--src", required=True, help="the official download folder; for folder: images/, masks/, "
                     "optional unlabeled/ and classes.txt")
     pr.add_argument("--name", default=None, help="the dataset's name for `imlib train --dataset` (folder: required)")
@@ -200,12 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     pr.add_argument("--test-fraction", type=float, default=0.2)
     pr.add_argument("--seed", type=int, default=42)
     pr.set_defaults(func=cmd_prepare)
+
+
+def add_download(sub) -> None:
     dl = sub.add_parser("download", help="fetch, check and unpack a dataset release (resumable); for Cityscapes and "
                         "SUIM, say what to fetch by hand")
     dl.add_argument("dataset", choices=["isic2018", "hela", "suim", "cityscapes"])
     dl.add_argument("--dst", default=None, help="default: data/raw/<dataset>")
     dl.set_defaults(func=cmd_download)
-    a = ap.parse_args(argv)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="imlib", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    for add in (add_train, add_batch, add_table, add_prepare, add_download):
+        add(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
         code = a.func(a)

@@ -10,9 +10,9 @@ from PIL import Image
 from imlib import methods
 from imlib.cli import main
 from imlib.config import make_config
-from imlib.data.folder import DatasetError
 from imlib.data.official import cityscapes
 from imlib.data.registry import load_dataset
+from imlib.data.sources import DatasetError
 
 U2PL_LOCAL = Path(__file__).resolve().parents[2] / "shared" / "spec" / "cityscapes_splits_u2pl"
 CITIES = {"train": {"aachen": 6, "bochum": 4}, "val": {"frankfurt": 4}}
@@ -93,7 +93,7 @@ def test_study_b_trains_ldt_and_im_on_a_non_square_scene(tmp_path):
                 prepared_dir=str(tmp_path / "prep"), work_dir=str(tmp_path / "work"))
     for m in ("ldt", "im", "unimatch"):  # UniMatch: CutMix boxes on a 2:1 image
         rec = methods.run(make_config("smoke", dataset="cityscapes", method=m, **over), progress=False)
-        assert 0 <= rec["result"]["test"]["miou"] <= 1 and rec["dataset"]["synthetic"] is False
+        assert 0 <= rec.result.test["miou"] <= 1 and rec.dataset.synthetic is False
 
 
 def test_study_b_split_is_committed_and_checked(tmp_path):

@@ -9,8 +9,9 @@ from PIL import Image
 from imlib import methods
 from imlib.cli import main
 from imlib.config import make_config
-from imlib.data.folder import DatasetError, prepare_folder
+from imlib.data.folder import prepare_folder
 from imlib.data.registry import load_dataset
+from imlib.data.sources import DatasetError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -88,8 +89,8 @@ def test_a_prepared_dataset_trains_ldt_and_im(tmp_path):
     assert not ds.synthetic and ds.task.kind == "binary" and ds.sizes()["test"] == 5
     for m in ("ldt", "im"):
         rec = methods.run(make_config("smoke", dataset="mine", method=m, **over), progress=False)
-        assert rec["dataset"]["synthetic"] is False and 0 <= rec["result"]["test"]["iou"] <= 1
-        assert rec["dataset"]["provenance"]["prepared"].endswith("mine")
+        assert rec.dataset.synthetic is False and 0 <= rec.result.test["iou"] <= 1
+        assert rec.dataset.provenance["prepared"].endswith("mine")
 
 
 def test_a_different_labeled_fraction_is_an_error(tmp_path):
@@ -452,6 +453,6 @@ def test_official_layouts_train_ldt_and_im(dataset, tmp_path):
     metric = {"isic2018": "iou", "suim": "miou", "hela": "mcce"}[dataset]
     for m in ("ldt", "im"):
         rec = methods.run(make_config("smoke", dataset=dataset, method=m, **over), progress=False)
-        assert rec["dataset"]["synthetic"] is False and rec["task"]["metric"] == metric
-        assert np.isfinite(rec["result"]["test"][metric]) and rec["result"]["test"][metric] >= 0
-    assert rec["generations"][-1]["pseudo_labels"]["unlabeled"] > 0  # IM made pseudo-labels from real crops
+        assert rec.dataset.synthetic is False and rec.task.metric == metric
+        assert np.isfinite(rec.headline_test) and rec.headline_test >= 0
+    assert rec.generations[-1].pseudo_labels.unlabeled > 0  # IM made pseudo-labels from real crops

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from imlib.data.folder import sha256_of
+from imlib.data.sources import sha256_of
 
 CHUNK = 1 << 20
 

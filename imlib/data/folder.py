@@ -21,64 +21,20 @@ Every problem is an error that names the file: nothing is dropped silently.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-SPLITS = ("labeled", "unlabeled", "val", "test")
-FORMAT_VERSION = 1
+from imlib.data.prepare import Part, labeled_split, prepare_dataset, seeded_order, share
+from imlib.data.sources import (IMAGE_EXTS, DatasetError, Pairs, binary_mask, check_pairs, check_same_size,
+                                image_files, read_array, resize)
+
+KINDS = ("binary", "multiclass", "multilabel")
 
 
-class DatasetError(ValueError):
-    """A problem with the input data; the message names the file and what was expected."""
-
-
-def _files(folder: Path) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
-            if p.stem in out:
-                raise DatasetError(f"{folder}: two files share the stem {p.stem!r} ({out[p.stem].name}, {p.name})")
-            out[p.stem] = p
-    return out
-
-
-def read_array(path: Path, mode: str | None = None) -> np.ndarray:
-    """Decode an image fully (truncated files fail here, not later); ``mode`` 'L' or 'RGB' converts."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if mode is not None:
-                im = im.convert(mode)
-            return np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DatasetError(f"{path}: unreadable or truncated image ({e})") from None
-
-
-def _resize(a: np.ndarray, size: int | tuple[int, int], nearest: bool) -> np.ndarray:
-    """Resize to ``size`` x ``size``, or to (width, height); bilinear, or nearest for labels."""
-    from PIL import Image
-
-    im = Image.fromarray(a)
-    wh = (size, size) if isinstance(size, int) else tuple(size)
-    return np.asarray(im.resize(wh, Image.NEAREST if nearest else Image.BILINEAR))
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
+# --- scan: pair the files ---------------------------------------------------------------------------------
 
 def _mask_channels(src: Path) -> list[str] | None:
     """Channel folder names when masks/ holds one folder per label channel, else None."""
@@ -92,68 +48,28 @@ def scan(src: Path) -> tuple[dict[str, Path], dict[str, Any], dict[str, Path]]:
     for sub in ("images", "masks"):
         if not (src / sub).is_dir():
             raise DatasetError(f"{src / sub}: missing folder (expected {src}/images/ and {src}/masks/)")
-    images = _files(src / "images")
+    images = image_files(src / "images")
     if not images:
         raise DatasetError(f"{src / 'images'}: no images ({', '.join(IMAGE_EXTS)})")
     channels = _mask_channels(src)
     if channels:
         masks: dict[str, Any] = {}
         for ch in channels:
-            files = _files(src / "masks" / ch)
-            _check_pairs(images, files, src / "images", src / "masks" / ch)
+            files = image_files(src / "masks" / ch)
+            check_pairs(images, files, src / "images", src / "masks" / ch)
             for stem, p in files.items():
                 masks.setdefault(stem, {})[ch] = p
     else:
-        masks = _files(src / "masks")
-        _check_pairs(images, masks, src / "images", src / "masks")
-    unlabeled = _files(src / "unlabeled") if (src / "unlabeled").is_dir() else {}
+        masks = image_files(src / "masks")
+        check_pairs(images, masks, src / "images", src / "masks")
+    unlabeled = image_files(src / "unlabeled") if (src / "unlabeled").is_dir() else {}
     both = sorted(set(unlabeled) & set(images))
     if both:
         raise DatasetError(f"{src / 'unlabeled'}: stems also in images/ (labeled): {', '.join(both[:10])}")
     return images, masks, unlabeled
 
 
-def _check_pairs(images: dict, masks: dict, img_dir: Path, mask_dir: Path) -> None:
-    no_mask = sorted(set(images) - set(masks))
-    no_image = sorted(set(masks) - set(images))
-    if no_mask or no_image:
-        parts = []
-        if no_mask:
-            parts.append(f"images without a mask in {mask_dir}: {', '.join(no_mask[:10])}"
-                         + (f" (+{len(no_mask) - 10} more)" if len(no_mask) > 10 else ""))
-        if no_image:
-            parts.append(f"masks without an image in {img_dir}: {', '.join(no_image[:10])}"
-                         + (f" (+{len(no_image) - 10} more)" if len(no_image) > 10 else ""))
-        raise DatasetError("; ".join(parts))
-
-
-def check_same_size(mask: np.ndarray, image: np.ndarray, mask_path: Path, image_path: Path) -> None:
-    if mask.shape[:2] != image.shape[:2]:
-        raise DatasetError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, its image {image_path} is "
-                           f"{image.shape[1]}x{image.shape[0]}")
-
-
-def seeded_order(stems, seed: int) -> list[str]:
-    """The stems sorted, then shuffled with ``seed``: every split of this project starts from it."""
-    order = sorted(stems)
-    random.Random(seed).shuffle(order)
-    return order
-
-
-def share(fraction: float, n: int) -> int:
-    """How many of ``n`` items a split fraction takes (at least one)."""
-    return max(1, round(fraction * n))
-
-
-def _binary(mask: np.ndarray, path: Path) -> np.ndarray:
-    values = np.unique(mask)
-    if set(values.tolist()) <= {0, 255}:
-        return (mask == 255).astype(np.uint8)
-    if set(values.tolist()) <= {0, 1}:
-        return mask.astype(np.uint8)
-    bad = sorted(set(values.tolist()) - {0, 1, 255})
-    raise DatasetError(f"{path}: a binary mask must hold 0/255 (or 0/1); found other values {bad[:20]}")
-
+# --- decide the kind --------------------------------------------------------------------------------------
 
 def read_classes(path: Path) -> dict[int, str]:
     """``classes.txt``: one ``<id> <name>`` per line (blank lines and ``#`` comments allowed), ids 0..254
@@ -174,13 +90,6 @@ def read_classes(path: Path) -> dict[int, str]:
     return classes
 
 
-def _palette_check(mask: np.ndarray, path: Path, classes: dict[int, str]) -> None:
-    bad = sorted(set(np.unique(mask).tolist()) - set(classes) - {255})
-    if bad:
-        raise DatasetError(f"{path}: mask values outside the classes of classes.txt "
-                           f"({sorted(classes)} and 255 = ignore): {bad[:20]}")
-
-
 def infer_kind(masks: dict[str, Any]) -> str:
     first = next(iter(masks.values()))
     if isinstance(first, dict):
@@ -193,142 +102,139 @@ def infer_kind(masks: dict[str, Any]) -> str:
     return "binary"
 
 
-def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, kind: str | None = None,
-                   size: int = 256, labeled_fraction: float = 0.1, val_fraction: float = 0.1,
-                   test_fraction: float = 0.2, seed: int = 42, splits_dir: str | Path = "data/splits",
-                   in_channels: int | None = None) -> Path:
-    """Validate ``src``, resize, split and write ``dst`` (default ``data/prepared/<name>``)."""
-    src = Path(src)
-    dst = Path(dst) if dst is not None else Path("data/prepared") / name
-    if size % 16:
-        raise DatasetError(f"--size must be a multiple of 16 (the U-Net halves it 4 times), got {size}")
-    images, masks, unlabeled_only = scan(src)
+def decide_kind(src: Path, kind: str | None, masks: dict[str, Any]) -> tuple[str, dict[int, str] | None]:
+    """The task kind (given, or inferred from the layout and the masks) and the classes.txt palette, if any;
+    a kind the layout contradicts is an error."""
     classes = read_classes(src / "classes.txt") if (src / "classes.txt").is_file() else None
     if classes is not None and kind not in (None, "multiclass"):
         raise DatasetError(f"{src / 'classes.txt'}: a palette of class ids is for a multi-class task, "
                            f"but the kind is {kind}")
     kind = kind or ("multiclass" if classes is not None else infer_kind(masks))
-    if kind not in ("binary", "multiclass", "multilabel"):
+    if kind not in KINDS:
         raise DatasetError(f"task kind must be binary, multiclass or multilabel, got {kind!r}")
     channels = _mask_channels(src)
     if kind == "multilabel" and not channels:
         raise DatasetError(f"{src / 'masks'}: a multi-label task needs one folder per label channel")
     if kind != "multilabel" and channels:
         raise DatasetError(f"{src / 'masks'}: channel folders {channels} found but kind is {kind}")
+    return kind, classes
 
-    # channels of the input: grey when every image is single-channel, else RGB
-    if in_channels is None:
-        from PIL import Image
 
-        modes = set()
-        for p in list(images.values()) + list(unlabeled_only.values()):
-            try:
-                with Image.open(p) as im:
-                    modes.add(im.mode)
-            except OSError as e:
-                raise DatasetError(f"{p}: unreadable image ({e})") from None
-        in_channels = 1 if modes <= {"L", "I;16", "I", "1"} else 3
-    img_mode = "L" if in_channels == 1 else "RGB"
+def input_channels(paths: list[Path]) -> int:
+    """1 (grey) when every image is single-channel, else 3 (RGB)."""
+    from PIL import Image
 
-    stems = sorted(images)
-    arrays, labels, class_values = [], [], set()
-    raw_masks = {}
-    for stem in stems:
-        img = read_array(images[stem], img_mode)
-        if kind == "multilabel":
-            chans = []
-            for ch in channels:
-                m = read_array(masks[stem][ch], "L")
-                check_same_size(m, img, masks[stem][ch], images[stem])
-                chans.append(_binary(m, masks[stem][ch]))
-            lab = np.stack(chans)
-        else:
-            m = read_array(masks[stem], "L")
-            check_same_size(m, img, masks[stem], images[stem])
-            if kind == "binary":
-                lab = _binary(m, masks[stem])[None]
-            else:
-                if classes is not None:
-                    _palette_check(m, masks[stem], classes)
-                raw_masks[stem] = m
-                class_values |= set(np.unique(m).tolist())
-                lab = None
-        arrays.append(_resize(img, size, nearest=False))
-        labels.append(lab)
-    if kind == "multiclass":
-        ids = sorted(classes) if classes is not None else sorted(class_values - {255})
-        if len(ids) > 254:
-            raise DatasetError(f"{src / 'masks'}: {len(ids)} distinct class ids; at most 254 are supported")
-        lut = np.full(256, 255, np.uint8)
-        lut[ids] = np.arange(1, len(ids) + 1)
-        labels = [lut[raw_masks[s]][None] for s in stems]
-        class_names = ["IM"] + [classes[v] if classes else f"class {v}" for v in ids]
-    elif kind == "binary":
-        class_names = ["foreground"]
-    else:
-        class_names = list(channels)
-    labels = [np.stack([_resize(ch, size, nearest=True) for ch in lab]) for lab in labels]
-    extra = {s: _resize(read_array(p, img_mode), size, nearest=False) for s, p in unlabeled_only.items()}
+    modes = set()
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                modes.add(im.mode)
+        except OSError as e:
+            raise DatasetError(f"{p}: unreadable image ({e})") from None
+    return 1 if modes <= {"L", "I;16", "I", "1"} else 3
 
-    split = make_split(stems, labeled_fraction, val_fraction, test_fraction, seed)
-    split["unlabeled"] = sorted(split["unlabeled"] + list(unlabeled_only))
-    split = verify_or_write_split(Path(splits_dir) / name, split)
 
-    def stack(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        idx = {s: i for i, s in enumerate(stems)}
-        x, y = [], []
-        ignore = np.full((labels[0].shape[0], size, size), 255, np.uint8)
-        for s in names:
-            if s in idx:
-                x.append(arrays[idx[s]])
-                y.append(labels[idx[s]])
-            else:  # an image of unlabeled/: no mask, every pixel ignored
-                x.append(extra[s])
-                y.append(ignore)
-        x = np.stack(x)
+# --- read the labels, per kind ----------------------------------------------------------------------------
+
+def _palette_check(mask: np.ndarray, path: Path, classes: dict[int, str]) -> None:
+    bad = sorted(set(np.unique(mask).tolist()) - set(classes) - {255})
+    if bad:
+        raise DatasetError(f"{path}: mask values outside the classes of classes.txt "
+                           f"({sorted(classes)} and 255 = ignore): {bad[:20]}")
+
+
+def read_labels(kind: str, mask: Path | dict[str, Path], image: np.ndarray, image_path: Path,
+                classes: dict[int, str] | None) -> np.ndarray:
+    """One image's labels at full size: (channels, H, W) 0/1 for binary and multi-label; for multi-class the
+    (H, W) class ids as found (checked against classes.txt), mapped to 1..K once every mask is read."""
+    if kind == "multilabel":
+        chans = []
+        for path in mask.values():
+            m = read_array(path, "L")
+            check_same_size(m, image, path, image_path)
+            chans.append(binary_mask(m, path))
+        return np.stack(chans)
+    m = read_array(mask, "L")
+    check_same_size(m, image, mask, image_path)
+    if kind == "binary":
+        return binary_mask(m, mask)[None]
+    if classes is not None:
+        _palette_check(m, mask, classes)
+    return m
+
+
+def read_labeled(images: dict[str, Path], masks: dict[str, Any], kind: str, classes: dict[int, str] | None,
+                 mode: str, size: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every labeled image, resized, and its labels at full size (:func:`read_labels`), in stem order."""
+    arrays, labels = {}, {}
+    for stem in sorted(images):
+        img = read_array(images[stem], mode)
+        labels[stem] = read_labels(kind, masks[stem], img, images[stem], classes)
+        arrays[stem] = resize(img, size, nearest=False)
+    return arrays, labels
+
+
+def map_classes(kind: str, labels: dict[str, np.ndarray], classes: dict[int, str] | None,
+                src: Path) -> tuple[dict[str, np.ndarray], list[str], list[int] | None]:
+    """The labels as stored, the class names and (multi-class) the ids found or declared. Multi-class ids map
+    to 1..K in sorted order (class 0 stays the IM class, 255 stays ignore): the palette of classes.txt, else
+    the ids the masks hold. Binary: one channel, 'foreground'; multi-label: the channels, named by folder."""
+    if kind == "binary":
+        return labels, ["foreground"], None
+    if kind == "multilabel":
+        return labels, list(_mask_channels(src)), None
+    found = set().union(*(set(np.unique(m).tolist()) for m in labels.values()))
+    ids = sorted(classes) if classes is not None else sorted(found - {255})
+    if len(ids) > 254:
+        raise DatasetError(f"{src / 'masks'}: {len(ids)} distinct class ids; at most 254 are supported")
+    lut = np.full(256, 255, np.uint8)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    names = ["IM"] + [classes[v] if classes else f"class {v}" for v in ids]
+    return {s: lut[m][None] for s, m in labels.items()}, names, ids
+
+
+# --- read the whole folder --------------------------------------------------------------------------------
+
+@dataclass
+class Folder:
+    """A folder read and checked: every image resized (``images``, also those of unlabeled/), the labels of
+    the labeled ones (``labels``), what the manifest says of the task, and every file read (``files``)."""
+    kind: str
+    in_channels: int
+    class_names: list[str]
+    class_ids: list[int] | None
+    size: int
+    images: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    unlabeled: list[str]
+    files: list[Path]
+
+    def stack(self, names: list[str]) -> Part:
+        """The arrays of one split part; an image of unlabeled/ has no mask: every pixel ignored (255)."""
+        ignore = np.full((next(iter(self.labels.values())).shape[0], self.size, self.size), 255, np.uint8)
+        x = np.stack([self.images[s] for s in names])
         x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x, np.uint8), np.stack(y).astype(np.uint8), names
-
-    manifest = {
-        "format": FORMAT_VERSION, "name": name, "source": str(src.resolve()), "kind": kind,
-        "in_channels": in_channels, "class_names": class_names, "size": size, "seed": seed,
-        "labeled_fraction": labeled_fraction, "val_fraction": val_fraction, "test_fraction": test_fraction,
-        "splits": {k: len(v) for k, v in split.items()},
-        "class_ids": (ids if kind == "multiclass" else None),
-        "files": file_manifest(src, list(images.values()) + list(unlabeled_only.values())
-                               + ([src / "classes.txt"] if classes is not None else [])
-                               + [q for m in masks.values() for q in (m.values() if isinstance(m, dict) else [m])]),
-    }
-    return write_prepared(dst, {part: stack(split[part]) for part in SPLITS}, manifest)
+        y = np.stack([self.labels.get(s, ignore) for s in names])
+        return np.ascontiguousarray(x, np.uint8), y.astype(np.uint8), names
 
 
-def file_manifest(root: Path, paths: list[Path]) -> dict[str, dict]:
-    """Size and SHA-256 of every source file, by path relative to ``root``."""
-    return {str(p.relative_to(root)): {"sha256": sha256_of(p), "bytes": p.stat().st_size} for p in sorted(paths)}
+def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None) -> Folder:
+    """Scan, decide the kind, read and check every image and mask, map the classes, resize."""
+    images, masks, unlabeled = scan(src)
+    kind, classes = decide_kind(src, kind, masks)
+    if in_channels is None:
+        in_channels = input_channels(list(images.values()) + list(unlabeled.values()))
+    mode = "L" if in_channels == 1 else "RGB"
+    arrays, labels = read_labeled(images, masks, kind, classes, mode, size)
+    labels, class_names, ids = map_classes(kind, labels, classes, src)
+    labels = {s: np.stack([resize(ch, size, nearest=True) for ch in lab]) for s, lab in labels.items()}
+    arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})
+    files = (Pairs(images, masks).files() + list(unlabeled.values())
+             + ([src / "classes.txt"] if classes is not None else []))
+    return Folder(kind, in_channels, class_names, ids, size, arrays, labels, sorted(unlabeled), files)
 
 
-def write_prepared(dst: Path, parts: dict[str, tuple[np.ndarray, np.ndarray, list[str]]], manifest: dict) -> Path:
-    """Write one ``<split>.npz`` per split and ``manifest.json`` into a temporary folder, then move it into
-    place, so that a prepared dataset is never half-written."""
-    dst = Path(dst)
-    dst_tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
-    dst_tmp.mkdir(parents=True, exist_ok=True)
-    for part, (x, y, names) in parts.items():
-        np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(names))
-    (dst_tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return move_into_place(dst_tmp, dst)
-
-
-def move_into_place(tmp: Path, dst: Path) -> Path:
-    """Replace ``dst`` by the finished folder ``tmp``: a prepared dataset is complete or absent."""
-    import shutil
-
-    if dst.exists() or dst.is_symlink():
-        shutil.rmtree(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, dst)
-    return dst
-
+# --- split and write --------------------------------------------------------------------------------------
 
 def make_split(stems: list[str], labeled_fraction: float, val_fraction: float, test_fraction: float,
                seed: int) -> dict[str, list[str]]:
@@ -336,37 +242,35 @@ def make_split(stems: list[str], labeled_fraction: float, val_fraction: float, t
     order = seeded_order(stems, seed)
     n = len(order)
     n_test, n_val = share(test_fraction, n), share(val_fraction, n)
-    rest = order[n_test + n_val:]
-    n_lab = share(labeled_fraction, len(rest))
-    split = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "labeled": rest[:n_lab],
-             "unlabeled": rest[n_lab:]}
+    split = {"test": sorted(order[:n_test]), "val": sorted(order[n_test:n_test + n_val]),
+             **labeled_split(order[n_test + n_val:], labeled_fraction)}
     empty = [k for k, v in split.items() if not v]
     if empty:
         raise DatasetError(f"{n} labeled images are too few for the split: empty {', '.join(empty)} "
                            f"(test {test_fraction}, val {val_fraction}, labeled {labeled_fraction})")
-    return {k: sorted(v) for k, v in split.items()}
-
-
-def set_difference(listed: set[str], here: set[str]) -> str:
-    """What differs between the files a list names and the files found (the first ten of each side)."""
-    return (f"listed but not here: {sorted(listed - here)[:10]}; "
-            f"here but not listed: {sorted(here - listed)[:10]}")
-
-
-def verify_or_write_split(folder: Path, split: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The split to use: the lists already under ``folder`` (committed) when they exist, after checking
-    that they name exactly these files; otherwise ``split``, written there."""
-    if all((folder / f"{k}.txt").exists() for k in SPLITS):
-        committed = {k: (folder / f"{k}.txt").read_text().split() for k in SPLITS}
-        have = {s for v in committed.values() for s in v}
-        here = {s for v in split.values() for s in v}
-        if have != here:
-            raise DatasetError(f"{folder}: the committed split names other files than this data has "
-                               f"({set_difference(have, here)}); delete {folder} to make a new split")
-        return committed
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in SPLITS:
-        tmp = folder / f".{k}.txt.tmp"
-        tmp.write_text("\n".join(split[k]) + "\n")
-        os.replace(tmp, folder / f"{k}.txt")
     return split
+
+
+def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, kind: str | None = None,
+                   size: int = 256, labeled_fraction: float = 0.1, val_fraction: float = 0.1,
+                   test_fraction: float = 0.2, seed: int = 42, splits_dir: str | Path = "data/splits",
+                   in_channels: int | None = None) -> Path:
+    """Validate ``src``, resize, split and write ``dst`` (default ``data/prepared/<name>``)."""
+    dst = Path(dst) if dst is not None else Path("data/prepared") / name
+    if size % 16:
+        raise DatasetError(f"--size must be a multiple of 16 (the U-Net halves it 4 times), got {size}")
+
+    def split(folder: Folder) -> dict[str, list[str]]:
+        split = make_split(sorted(folder.labels), labeled_fraction, val_fraction, test_fraction, seed)
+        split["unlabeled"] = sorted(split["unlabeled"] + folder.unlabeled)
+        return split
+
+    def describe(folder: Folder, split: dict[str, list[str]], parts) -> dict:
+        return {"kind": folder.kind, "in_channels": folder.in_channels, "class_names": folder.class_names,
+                "size": size, "seed": seed, "labeled_fraction": labeled_fraction, "val_fraction": val_fraction,
+                "test_fraction": test_fraction, "splits": {k: len(v) for k, v in split.items()},
+                "class_ids": folder.class_ids}
+
+    return prepare_dataset(src, dst, splits_dir, name, read=lambda src: read_folder(src, kind, size, in_channels),
+                           split=split, encode=lambda folder, part, names: folder.stack(names), describe=describe,
+                           files=lambda folder: folder.files)

@@ -35,9 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _resize, check_same_size, file_manifest,
-                               move_into_place, read_array, seeded_order, set_difference, verify_or_write_split,
-                               write_prepared)
+from imlib.data.prepare import (FORMAT_VERSION, check_counts, move_into_place, pair_files, prepare_dataset,
+                                seeded_order, set_difference)
+from imlib.data.sources import (DatasetError, Pairs, check_pairs, check_same_size, file_manifest, read_array,
+                                resize)
 
 # (label id, name, train id) of cityscapesScripts' labels.py; 255: void, not evaluated
 LABELS = (
@@ -51,6 +52,7 @@ LABELS = (
 )
 TRAIN_NAMES = tuple(name for _, name, t in sorted(LABELS, key=lambda r: r[2]) if t != 255)
 EXPECTED = {"train": 2975, "val": 500}
+SOURCE = {"labeled": "train", "unlabeled": "train", "val": "val", "test": "val"}  # Study B part -> official part
 CLASSES = ("trainids", "paper")
 
 U2PL_REPO = "Haochen-Wang409/U2PL"
@@ -108,7 +110,7 @@ def study_b_split(train: list[str], val: list[str], labeled_fraction: float = 0.
             "val": sorted(val_order[:half]), "test": sorted(val_order[half:])}
 
 
-def _pairs(src: Path, part: str) -> tuple[dict[str, Path], dict[str, Path]]:
+def _pairs(src: Path, part: str) -> Pairs:
     """Stem ``<city>_<seq>_<frame>`` -> image and label-id file of one official split."""
     img_root, gt_root = src / "leftImg8bit" / part, src / "gtFine" / part
     for d in (img_root, gt_root):
@@ -119,8 +121,8 @@ def _pairs(src: Path, part: str) -> tuple[dict[str, Path], dict[str, Path]]:
     masks = {p.name[: -len("_gtFine_labelIds.png")]: p for p in sorted(gt_root.glob("*/*_gtFine_labelIds.png"))}
     if not images:
         raise DatasetError(f"{img_root}: no <city>/*_leftImg8bit.png images")
-    _check_pairs(images, masks, img_root, gt_root)
-    return images, masks
+    check_pairs(images, masks, img_root, gt_root)
+    return Pairs(images, masks)
 
 
 def read_label_ids(path: Path) -> np.ndarray:
@@ -139,55 +141,45 @@ def _parallel(fn, items):
         return list(pool.map(fn, items))
 
 
-def _check_counts(pairs: dict, src: Path) -> None:
-    wrong = {p: len(pairs[p][0]) for p in EXPECTED if len(pairs[p][0]) != EXPECTED[p]}
-    if wrong:
-        raise DatasetError(f"{src}: image counts {wrong} differ from the official {EXPECTED} "
-                           f"(pass strict_counts=False / --subset for a subset)")
-
-
 def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/splits", size: int | None = None,
             labeled_fraction: float = 0.1, seed: int = 42, name: str = "cityscapes", classes: str = "trainids",
             scale: float = 0.2, strict_counts: bool = True) -> Path:
     """The Study B protocol (see the module docstring); ``size`` is ignored: the size follows ``scale``."""
     src = Path(src)
     lut = label_lut(classes)
-    pairs = {part: _pairs(src, part) for part in EXPECTED}
-    if strict_counts:
-        _check_counts(pairs, src)
-    split = study_b_split(pairs["train"][0], pairs["val"][0], labeled_fraction, seed)
-    empty = [k for k, v in split.items() if not v]
-    if empty:
-        raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
-    split = verify_or_write_split(Path(splits_dir) / name, split)
-    source = {"labeled": "train", "unlabeled": "train", "val": "val", "test": "val"}
 
-    def encode(item: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
-        part, stem = item
-        images, masks = pairs[part]
+    def read(src: Path) -> dict[str, Pairs]:
+        pairs = {part: _pairs(src, part) for part in EXPECTED}
+        if strict_counts:
+            check_counts(pairs, EXPECTED, src, "pass strict_counts=False / --subset for a subset")
+        return pairs
+
+    def encode_one(item: tuple[Pairs, str]) -> tuple[np.ndarray, np.ndarray]:
+        (images, masks), stem = item
         img = read_array(images[stem], "RGB")
         ids = read_label_ids(masks[stem])
         check_same_size(ids, img, masks[stem], images[stem])
         wh = study_b_size(img.shape[1], img.shape[0], scale)
-        return _resize(img, wh, nearest=False).transpose(2, 0, 1), lut[_resize(ids, wh, nearest=True)][None]
+        return resize(img, wh, nearest=False).transpose(2, 0, 1), lut[resize(ids, wh, nearest=True)][None]
 
-    parts = {}
-    for k, stems in split.items():
-        encoded = _parallel(encode, [(source[k], s) for s in stems])
+    def encode(pairs: dict[str, Pairs], part: str, stems: list[str]):
+        encoded = _parallel(encode_one, [(pairs[SOURCE[part]], s) for s in stems])
         shapes = {x.shape for x, _ in encoded}
         if len(shapes) > 1:
-            raise DatasetError(f"{src}: images of different sizes in {k} ({sorted(shapes)[:3]}); Cityscapes images "
-                               f"are all 2048 x 1024")
-        parts[k] = (np.stack([x for x, _ in encoded]), np.stack([y for _, y in encoded]), stems)
-    height, width = parts["labeled"][0].shape[-2:]
-    files = [p for imgs, msks in pairs.values() for p in list(imgs.values()) + list(msks.values())]
-    manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()), "kind": "multiclass",
-                "in_channels": 3, "class_names": class_names(classes), "classes": classes,
+            raise DatasetError(f"{src}: images of different sizes in {part} ({sorted(shapes)[:3]}); Cityscapes "
+                               f"images are all 2048 x 1024")
+        return np.stack([x for x, _ in encoded]), np.stack([y for _, y in encoded]), stems
+
+    def describe(pairs, split, parts) -> dict:
+        height, width = parts["labeled"][0].shape[-2:]
+        return {"kind": "multiclass", "in_channels": 3, "class_names": class_names(classes), "classes": classes,
                 "size": [int(height), int(width)], "scale": scale, "seed": seed, "free_rotation": False,
                 "labeled_fraction": labeled_fraction, "splits": {k: len(v) for k, v in split.items()},
-                "protocol": f"Cityscapes, the paper's Study B preprocessing, classes={classes}",
-                "files": file_manifest(src, files)}
-    return write_prepared(Path(dst), parts, manifest)
+                "protocol": f"Cityscapes, the paper's Study B preprocessing, classes={classes}"}
+
+    return prepare_dataset(src, dst, splits_dir, name, read=read, encode=encode, describe=describe,
+                           split=lambda pairs: study_b_split(pairs["train"].images, pairs["val"].images,
+                                                             labeled_fraction, seed))
 
 
 # --- Study A ---------------------------------------------------------------------------------------------
@@ -278,14 +270,13 @@ def prepare_study_a(src: str | Path, dst: str | Path, cache: str | Path = "data/
         out = tmp / "splits" / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("\n".join(entries) + "\n")
-    files = [p for imgs, msks in pairs.values() for p in list(imgs.values()) + list(msks.values())]
     manifest = {"format": FORMAT_VERSION, "name": name, "study": "a", "source": str(src), "protocol": "Cityscapes Study A: "
                 "full resolution, 19 train ids, 255 ignored, U2PL partitions", "kind": "multiclass",
                 "class_names": list(TRAIN_NAMES), "ignore_index": 255,
                 "u2pl": {"repository": U2PL_REPO, "commit": U2PL_COMMIT, "sha256": dict(checksums)},
                 "splits": {n: {"labeled": len(s["labeled"]), "unlabeled": len(s["unlabeled"])}
                            for n, s in splits.items()} | {"val": len(val)},
-                "files": file_manifest(src, files)}
+                "files": file_manifest(src, pair_files(pairs))}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return move_into_place(tmp, dst)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _files, check_same_size, file_manifest,
-                               read_array, seeded_order, share, verify_or_write_split, write_prepared)
+from imlib.data.prepare import OFFICIAL_PARTS, official_split, prepare_dataset
+from imlib.data.sources import DatasetError, Pairs, check_pairs, check_same_size, image_files, read_array
 
 CHANNELS = ("alive", "dead", "position")
 FOLDERS = {"train": "train_full", "val": "val", "test": "test"}
@@ -33,22 +33,22 @@ def tile_starts(length: int, crop: int = 256, overlap: float = 0.6) -> list[int]
     return sorted({min(round(i * length / n), length - crop) for i in range(n)})
 
 
-def _part(src: Path, part: str) -> tuple[dict[str, Path], dict[str, dict[str, Path]]]:
+def _part(src: Path, part: str) -> Pairs:
     base = src / "original_data" / FOLDERS[part]
     bright = base / "brightfield"
     if not bright.is_dir():
         raise DatasetError(f"{bright}: missing folder (expected the HeLa release's original_data/<split>/brightfield)")
-    images = _files(bright)
+    images = image_files(bright)
     masks: dict[str, dict[str, Path]] = {s: {} for s in images}
     for ch in CHANNELS:
         folder = base / ("mod_position" if ch == "position" and (base / "mod_position").is_dir() else ch)
         if not folder.is_dir():
             raise DatasetError(f"{folder}: missing folder")
-        files = _files(folder)
-        _check_pairs(images, files, bright, folder)
+        files = image_files(folder)
+        check_pairs(images, files, bright, folder)
         for s, p in files.items():
             masks[s][ch] = p
-    return images, masks
+    return Pairs(images, masks)
 
 
 def _crops(images, masks, stems, crop):
@@ -72,23 +72,12 @@ def _crops(images, masks, stems, crop):
 def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/splits", size: int = 256,
             labeled_fraction: float = 0.1, seed: int = 42, name: str = "hela") -> Path:
     """``size`` is the crop side (the paper's 256); crops are not resized."""
-    src = Path(src)
-    parts = {p: _part(src, p) for p in FOLDERS}
-    order = seeded_order(parts["train"][0], seed)
-    n_lab = share(labeled_fraction, len(order))
-    split = {"labeled": sorted(order[:n_lab]), "unlabeled": sorted(order[n_lab:]),
-             "val": sorted(parts["val"][0]), "test": sorted(parts["test"][0])}
-    empty = [k for k, v in split.items() if not v]
-    if empty:
-        raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
-    split = verify_or_write_split(Path(splits_dir) / name, split)
-    source = {"labeled": "train", "unlabeled": "train", "val": "val", "test": "test"}
-    out = {k: _crops(*parts[source[k]], split[k], size) for k in split}
-    files = [p for imgs, msks in parts.values() for p in list(imgs.values()) + [q for m in msks.values()
-                                                                                for q in m.values()]]
-    manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()), "kind": "multilabel",
-                "in_channels": 1, "class_names": list(CHANNELS), "size": size, "seed": seed,
+    def describe(parts, split, out) -> dict:
+        return {"kind": "multilabel", "in_channels": 1, "class_names": list(CHANNELS), "size": size, "seed": seed,
                 "labeled_fraction": labeled_fraction, "splits": {k: len(v) for k, v in split.items()},
                 "crops": {k: len(v[2]) for k, v in out.items()},
-                "protocol": "HeLa, the paper's crops with an image-level split", "files": file_manifest(src, files)}
-    return write_prepared(Path(dst), out, manifest)
+                "protocol": "HeLa, the paper's crops with an image-level split"}
+
+    return prepare_dataset(src, dst, splits_dir, name, read=lambda src: {p: _part(src, p) for p in FOLDERS},
+                           split=lambda parts: official_split(parts, labeled_fraction, seed), describe=describe,
+                           encode=lambda parts, part, stems: _crops(*parts[OFFICIAL_PARTS[part]], stems, size))

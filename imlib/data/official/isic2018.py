@@ -18,28 +18,28 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _binary, _check_pairs, _files, _resize, check_same_size,
-                               file_manifest, read_array, seeded_order, share, verify_or_write_split,
-                               write_prepared)
+from imlib.data.prepare import OFFICIAL_PARTS, check_counts, official_split, prepare_dataset
+from imlib.data.sources import (DatasetError, Pairs, binary_mask, check_pairs, check_same_size, image_files, read_array,
+                                resize)
 
 PARTS = {"train": "Training", "val": "Validation", "test": "Test"}
 EXPECTED = {"train": 2594, "val": 100, "test": 1000}
 
 
-def _pairs(src: Path, part: str) -> tuple[dict[str, Path], dict[str, Path]]:
+def _pairs(src: Path, part: str) -> Pairs:
     inp = src / f"ISIC2018_Task1-2_{PARTS[part]}_Input"
     gt = src / f"ISIC2018_Task1_{PARTS[part]}_GroundTruth"
     for d in (inp, gt):
         if not d.is_dir():
             raise DatasetError(f"{d}: missing folder (unpack the official ISIC 2018 Task 1 archives into {src})")
-    images = _files(inp)
+    images = image_files(inp)
     masks = {}
-    for stem, p in _files(gt).items():
+    for stem, p in image_files(gt).items():
         if not stem.endswith("_segmentation"):
             raise DatasetError(f"{p}: expected a ground-truth file named <image>_segmentation.png")
         masks[stem[: -len("_segmentation")]] = p
-    _check_pairs(images, masks, inp, gt)
-    return images, masks
+    check_pairs(images, masks, inp, gt)
+    return Pairs(images, masks)
 
 
 def _encode(images: dict[str, Path], masks: dict[str, Path], stems: list[str], size: int):
@@ -48,32 +48,31 @@ def _encode(images: dict[str, Path], masks: dict[str, Path], stems: list[str], s
         img = read_array(images[s], "RGB")
         m = read_array(masks[s], "L")
         check_same_size(m, img, masks[s], images[s])
-        xs.append(_resize(img, size, nearest=False).transpose(2, 0, 1))
-        ys.append(_resize(_binary(m, masks[s]), size, nearest=True)[None])
+        xs.append(resize(img, size, nearest=False).transpose(2, 0, 1))
+        ys.append(resize(binary_mask(m, masks[s]), size, nearest=True)[None])
     return np.stack(xs).astype(np.uint8), np.stack(ys).astype(np.uint8), stems
 
 
 def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/splits", size: int = 256,
             labeled_fraction: float = 0.1, seed: int = 42, name: str = "isic2018", strict_counts: bool = True) -> Path:
     src = Path(src)
-    pairs = {part: _pairs(src, part) for part in PARTS}
-    if strict_counts:
-        wrong = {p: len(pairs[p][0]) for p in PARTS if len(pairs[p][0]) != EXPECTED[p]}
-        if wrong:
-            raise DatasetError(f"{src}: image counts {wrong} differ from the official {EXPECTED} "
-                               f"(pass strict_counts=False for a subset)")
-    order = seeded_order(pairs["train"][0], seed)
-    n_lab = share(labeled_fraction, len(order))
-    split = {"labeled": sorted(order[:n_lab]), "unlabeled": sorted(order[n_lab:]),
-             "val": sorted(pairs["val"][0]), "test": sorted(pairs["test"][0])}
-    if not split["unlabeled"]:
-        raise DatasetError(f"{src}: no unlabeled images left after the {labeled_fraction} labeled split")
-    split = verify_or_write_split(Path(splits_dir) / name, split)
-    source = {"labeled": "train", "unlabeled": "train", "val": "val", "test": "test"}
-    parts = {k: _encode(*pairs[source[k]], split[k], size) for k in split}
-    files = [p for imgs, msks in pairs.values() for p in list(imgs.values()) + list(msks.values())]
-    manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()), "kind": "binary",
-                "in_channels": 3, "class_names": ["lesion"], "size": size, "seed": seed,
+
+    def read(src: Path) -> dict[str, Pairs]:
+        pairs = {part: _pairs(src, part) for part in PARTS}
+        if strict_counts:
+            check_counts(pairs, EXPECTED, src, "pass strict_counts=False for a subset")
+        return pairs
+
+    def split(pairs: dict[str, Pairs]) -> dict[str, list[str]]:
+        split = official_split(pairs, labeled_fraction, seed)
+        if not split["unlabeled"]:
+            raise DatasetError(f"{src}: no unlabeled images left after the {labeled_fraction} labeled split")
+        return split
+
+    def describe(pairs, split, parts) -> dict:
+        return {"kind": "binary", "in_channels": 3, "class_names": ["lesion"], "size": size, "seed": seed,
                 "labeled_fraction": labeled_fraction, "splits": {k: len(v) for k, v in split.items()},
-                "protocol": "ISIC 2018 Task 1, the paper's Study B preprocessing", "files": file_manifest(src, files)}
-    return write_prepared(Path(dst), parts, manifest)
+                "protocol": "ISIC 2018 Task 1, the paper's Study B preprocessing"}
+
+    return prepare_dataset(src, dst, splits_dir, name, read=read, split=split, describe=describe,
+                           encode=lambda pairs, part, stems: _encode(*pairs[OFFICIAL_PARTS[part]], stems, size))

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.folder import (FORMAT_VERSION, DatasetError, _check_pairs, _files, _resize, check_same_size,
-                               file_manifest, read_array, seeded_order, share, verify_or_write_split,
-                               write_prepared)
+from imlib.data.prepare import labeled_split, prepare_dataset, seeded_order, share
+from imlib.data.sources import DatasetError, Pairs, check_pairs, check_same_size, image_files, read_array, resize
 
 CLASS_NAMES = ("IM", "waterbody", "human divers", "plants", "wrecks", "robots", "reefs", "fish", "sea-floor")
 
@@ -34,14 +33,14 @@ def decode_colour_mask(rgb: np.ndarray) -> np.ndarray:
     return (1 + 4 * bits[..., 0] + 2 * bits[..., 1] + bits[..., 2]).astype(np.uint8)
 
 
-def _pairs(src: Path, part: str) -> tuple[dict[str, Path], dict[str, Path]]:
+def _pairs(src: Path, part: str) -> Pairs:
     img_dir, mask_dir = src / part / "images", src / part / "masks"
     for d in (img_dir, mask_dir):
         if not d.is_dir():
             raise DatasetError(f"{d}: missing folder (expected SUIM's train_val/ and TEST/ with images/ and masks/)")
-    images, masks = _files(img_dir), _files(mask_dir)
-    _check_pairs(images, masks, img_dir, mask_dir)
-    return images, masks
+    images, masks = image_files(img_dir), image_files(mask_dir)
+    check_pairs(images, masks, img_dir, mask_dir)
+    return Pairs(images, masks)
 
 
 def square_crops(h: int, w: int, n: int, rng: random.Random, lo: int = 256, hi: int = 512) -> list[tuple[int, int, int]]:
@@ -64,8 +63,8 @@ def _encode(images, masks, stems, size, crops, seed):
         lab = decode_colour_mask(rgb)
         rng = random.Random(int(hashlib.sha256(f"{seed}/{s}".encode()).hexdigest()[:12], 16))
         for k, (t, l, side) in enumerate(square_crops(*img.shape[:2], crops, rng)):
-            xs.append(_resize(img[t:t + side, l:l + side], size, nearest=False).transpose(2, 0, 1))
-            ys.append(_resize(lab[t:t + side, l:l + side], size, nearest=True)[None])
+            xs.append(resize(img[t:t + side, l:l + side], size, nearest=False).transpose(2, 0, 1))
+            ys.append(resize(lab[t:t + side, l:l + side], size, nearest=True)[None])
             names.append(f"{s}#{k}")
     return np.stack(xs).astype(np.uint8), np.stack(ys).astype(np.uint8), names
 
@@ -73,23 +72,20 @@ def _encode(images, masks, stems, size, crops, seed):
 def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/splits", size: int = 256,
             labeled_fraction: float = 0.1, val_fraction: float = 0.1, seed: int = 42, crops: int = 2,
             name: str = "suim") -> Path:
-    src = Path(src)
-    train_val, test = _pairs(src, "train_val"), _pairs(src, "TEST")
-    order = seeded_order(train_val[0], seed)
-    n_val = share(val_fraction, len(order))
-    val, train = order[:n_val], order[n_val:]
-    n_lab = share(labeled_fraction, len(train))
-    split = {"labeled": sorted(train[:n_lab]), "unlabeled": sorted(train[n_lab:]), "val": sorted(val),
-             "test": sorted(test[0])}
-    empty = [k for k, v in split.items() if not v]
-    if empty:
-        raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
-    split = verify_or_write_split(Path(splits_dir) / name, split)
-    parts = {k: _encode(*(test if k == "test" else train_val), split[k], size, crops, seed) for k in split}
-    files = [p for imgs, msks in (train_val, test) for p in list(imgs.values()) + list(msks.values())]
-    manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()), "kind": "multiclass",
-                "in_channels": 3, "class_names": list(CLASS_NAMES), "size": size, "seed": seed, "crops": crops,
-                "free_rotation": False, "labeled_fraction": labeled_fraction,
+    def split(parts: dict[str, Pairs]) -> dict[str, list[str]]:
+        order = seeded_order(parts["train_val"].images, seed)
+        n_val = share(val_fraction, len(order))
+        return {**labeled_split(order[n_val:], labeled_fraction), "val": sorted(order[:n_val]),
+                "test": sorted(parts["TEST"].images)}
+
+    def describe(parts, split, out) -> dict:
+        return {"kind": "multiclass", "in_channels": 3, "class_names": list(CLASS_NAMES), "size": size, "seed": seed,
+                "crops": crops, "free_rotation": False, "labeled_fraction": labeled_fraction,
                 "splits": {k: len(v) for k, v in split.items()},
-                "protocol": "SUIM, the paper's Study B preprocessing (seeded crops)", "files": file_manifest(src, files)}
-    return write_prepared(Path(dst), parts, manifest)
+                "protocol": "SUIM, the paper's Study B preprocessing (seeded crops)"}
+
+    def encode(parts: dict[str, Pairs], part: str, stems: list[str]):
+        return _encode(*parts["TEST" if part == "test" else "train_val"], stems, size, crops, seed)
+
+    return prepare_dataset(src, dst, splits_dir, name, split=split, encode=encode, describe=describe,
+                           read=lambda src: {part: _pairs(src, part) for part in ("train_val", "TEST")})

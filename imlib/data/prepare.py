@@ -1,0 +1,183 @@
+"""``imlib prepare``: the one sequence every dataset's preparation follows, and the table of datasets.
+
+A preparer reads its download (checking the layout, the pairing and the counts), splits it (seeded, or the
+official parts), checks the split against the lists committed under ``splits_dir/<name>/`` (or writes them),
+encodes each split part as arrays, and writes one ``<part>.npz`` per part and a ``manifest.json``:
+:func:`prepare_dataset` runs these steps in this order with the dataset's own pieces plugged in, so that
+every dataset is validated, split and written the same way. :data:`PREPARERS` lists the datasets
+``imlib prepare`` knows and which of its options each takes.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+import numpy as np
+
+from imlib.data.sources import DatasetError, Pairs, file_manifest
+
+SPLITS = ("labeled", "unlabeled", "val", "test")
+FORMAT_VERSION = 1
+
+Split = dict[str, list[str]]  # split part -> the stems (images) in it
+Part = tuple[np.ndarray, np.ndarray, list[str]]  # images (N, C, H, W), labels (N, L, H, W), names
+S = TypeVar("S")  # what a dataset's ``read`` returns, handed to its other steps
+
+
+# --- split ------------------------------------------------------------------------------------------------
+
+def seeded_order(stems: Iterable[str], seed: int) -> list[str]:
+    """The stems sorted, then shuffled with ``seed``: every split of this project starts from it."""
+    order = sorted(stems)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def share(fraction: float, n: int) -> int:
+    """How many of ``n`` items a split fraction takes (at least one)."""
+    return max(1, round(fraction * n))
+
+
+def labeled_split(order: list[str], labeled_fraction: float) -> Split:
+    """The first ``labeled_fraction`` of an already shuffled ``order`` labeled, the rest unlabeled (sorted)."""
+    n_lab = share(labeled_fraction, len(order))
+    return {"labeled": sorted(order[:n_lab]), "unlabeled": sorted(order[n_lab:])}
+
+
+OFFICIAL_PARTS = {"labeled": "train", "unlabeled": "train", "val": "val", "test": "test"}  # of official_split
+
+
+def official_split(pairs: Mapping[str, Pairs], labeled_fraction: float, seed: int) -> Split:
+    """The official ``val`` and ``test`` parts kept, the labeled fraction of the official ``train`` drawn
+    (:data:`OFFICIAL_PARTS`: which official part each split part comes from)."""
+    return {**labeled_split(seeded_order(pairs["train"].images, seed), labeled_fraction),
+            "val": sorted(pairs["val"].images), "test": sorted(pairs["test"].images)}
+
+
+def check_counts(pairs: Mapping[str, Pairs], expected: Mapping[str, int], src: Path, hint: str) -> None:
+    """The official image count of every part, unless the caller asked for a subset (``hint`` says how)."""
+    wrong = {p: len(pairs[p].images) for p in expected if len(pairs[p].images) != expected[p]}
+    if wrong:
+        raise DatasetError(f"{src}: image counts {wrong} differ from the official {dict(expected)} ({hint})")
+
+
+def set_difference(listed: set[str], here: set[str]) -> str:
+    """What differs between the files a list names and the files found (the first ten of each side)."""
+    return (f"listed but not here: {sorted(listed - here)[:10]}; "
+            f"here but not listed: {sorted(here - listed)[:10]}")
+
+
+def verify_or_write_split(folder: Path, split: Split) -> Split:
+    """The split to use: the lists already under ``folder`` (committed) when they exist, after checking
+    that they name exactly these files; otherwise ``split``, written there."""
+    if all((folder / f"{k}.txt").exists() for k in SPLITS):
+        committed = {k: (folder / f"{k}.txt").read_text().split() for k in SPLITS}
+        have = {s for v in committed.values() for s in v}
+        here = {s for v in split.values() for s in v}
+        if have != here:
+            raise DatasetError(f"{folder}: the committed split names other files than this data has "
+                               f"({set_difference(have, here)}); delete {folder} to make a new split")
+        return committed
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in SPLITS:
+        tmp = folder / f".{k}.txt.tmp"
+        tmp.write_text("\n".join(split[k]) + "\n")
+        os.replace(tmp, folder / f"{k}.txt")
+    return split
+
+
+# --- write ------------------------------------------------------------------------------------------------
+
+def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict) -> Path:
+    """Write one ``<split>.npz`` per split and ``manifest.json`` into a temporary folder, then move it into
+    place, so that a prepared dataset is never half-written."""
+    dst = Path(dst)
+    dst_tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
+    dst_tmp.mkdir(parents=True, exist_ok=True)
+    for part, (x, y, names) in parts.items():
+        np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(names))
+    (dst_tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return move_into_place(dst_tmp, dst)
+
+
+def move_into_place(tmp: Path, dst: Path) -> Path:
+    """Replace ``dst`` by the finished folder ``tmp``: a prepared dataset is complete or absent."""
+    if dst.exists() or dst.is_symlink():
+        shutil.rmtree(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dst)
+    return dst
+
+
+# --- the sequence -----------------------------------------------------------------------------------------
+
+def pair_files(sources: Mapping[str, Pairs]) -> list[Path]:
+    """Every file of a download read as image/mask pairs per part (what the manifest checksums)."""
+    return [p for pairs in sources.values() for p in pairs.files()]
+
+
+def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path, name: str, *,
+                    read: Callable[[Path], S], split: Callable[[S], Split],
+                    encode: Callable[[S, str, list[str]], Part], describe: Callable[[S, Split, dict[str, Part]], dict],
+                    files: Callable[[S], list[Path]] = pair_files) -> Path:
+    """read -> validate -> split -> write, with one dataset's pieces:
+
+    * ``read(src)`` finds (and checks) the source files; it raises :class:`DatasetError` naming what is wrong
+      before anything is written;
+    * ``split(sources)`` gives the stems of each of :data:`SPLITS`; an empty part is an error, and lists already
+      committed under ``splits_dir/name`` win over it (if they name the same files);
+    * ``encode(sources, part, stems)`` gives the arrays of one part;
+    * ``describe(sources, split, parts)`` the dataset's manifest entries, between the common head (format,
+      name, source) and the checksums of ``files(sources)``.
+    """
+    src = Path(src)
+    sources = read(src)
+    chosen = split(sources)
+    empty = [k for k, v in chosen.items() if not v]
+    if empty:
+        raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
+    chosen = verify_or_write_split(Path(splits_dir) / name, chosen)
+    parts = {k: encode(sources, k, stems) for k, stems in chosen.items()}
+    manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()),
+                **describe(sources, chosen, parts), "files": file_manifest(src, files(sources))}
+    return write_prepared(Path(dst), parts, manifest)
+
+
+# --- the datasets `imlib prepare` knows ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Preparer:
+    """One ``imlib prepare <dataset>``: the function (imported when used), the keyword arguments it takes from
+    the command line beyond ``src``, ``dst`` and ``name``, its default name (None: ``--name`` is required), the
+    line printed when done (filled from the manifest, ``name`` and ``dst``), and its variants by ``--protocol``."""
+    function: str
+    options: tuple[str, ...]
+    default_name: str | None
+    summary: str = "{name}: split {splits} -> {dst}"
+    protocols: Mapping[str, Preparer] = field(default_factory=dict)
+
+    def __call__(self, **kwargs: Any) -> Path:
+        module, function = self.function.split(":")
+        return getattr(importlib.import_module(module), function)(**kwargs)
+
+
+_OFFICIAL = ("splits_dir", "size", "labeled_fraction", "seed")  # --val-fraction, --test-fraction: folder only
+PREPARERS: dict[str, Preparer] = {
+    "folder": Preparer("imlib.data.folder:prepare_folder",
+                       ("kind", "size", "labeled_fraction", "val_fraction", "test_fraction", "seed", "splits_dir"),
+                       None, "{name}: {kind}, classes {class_names}, {size} px, split {splits} -> {dst}"),
+    "isic2018": Preparer("imlib.data.official.isic2018:prepare", _OFFICIAL + ("strict_counts",), "isic2018"),
+    "suim": Preparer("imlib.data.official.suim:prepare", _OFFICIAL, "suim"),
+    "hela": Preparer("imlib.data.official.hela:prepare", _OFFICIAL, "hela"),
+    "cityscapes": Preparer(
+        "imlib.data.official.cityscapes:prepare", _OFFICIAL + ("strict_counts", "classes"), "cityscapes",
+        protocols={"study-a": Preparer("imlib.data.official.cityscapes:prepare_study_a", ("u2pl_splits",),
+                                       "cityscapes_study_a",
+                                       "{name}: U2PL {u2pl[commit]:.7} partitions {splits} -> {dst}")}),
+}
