@@ -67,6 +67,16 @@ def check_counts(pairs: Mapping[str, Pairs], expected: Mapping[str, int], src: P
         raise DatasetError(f"{src}: image counts {wrong} differ from the official {dict(expected)} ({hint})")
 
 
+def read_official_parts(src: Path, pair_part: Callable[[Path, str], Pairs], parts: Iterable[str],
+                        expected: Mapping[str, int], strict_counts: bool, hint: str) -> dict[str, Pairs]:
+    """Each official part of a download as image/mask pairs, with the official counts checked unless a
+    subset was asked for."""
+    pairs = {part: pair_part(src, part) for part in parts}
+    if strict_counts:
+        check_counts(pairs, expected, src, hint)
+    return pairs
+
+
 def set_difference(listed: set[str], here: set[str]) -> str:
     """What differs between the files a list names and the files found (the first ten of each side)."""
     return (f"listed but not here: {sorted(listed - here)[:10]}; "

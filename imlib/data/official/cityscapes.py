@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.prepare import (FORMAT_VERSION, check_counts, move_into_place, pair_files, prepare_dataset,
+from imlib.data.prepare import (FORMAT_VERSION, move_into_place, pair_files, prepare_dataset, read_official_parts,
                                 seeded_order, set_difference)
 from imlib.data.sources import (DatasetError, Pairs, check_pairs, check_same_size, file_manifest, read_array,
                                 resize)
@@ -149,10 +149,8 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
     lut = label_lut(classes)
 
     def read(src: Path) -> dict[str, Pairs]:
-        pairs = {part: _pairs(src, part) for part in EXPECTED}
-        if strict_counts:
-            check_counts(pairs, EXPECTED, src, "pass strict_counts=False / --subset for a subset")
-        return pairs
+        return read_official_parts(src, _pairs, EXPECTED, EXPECTED, strict_counts,
+                                   "pass strict_counts=False / --subset for a subset")
 
     def encode_one(item: tuple[Pairs, str]) -> tuple[np.ndarray, np.ndarray]:
         (images, masks), stem = item

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.prepare import OFFICIAL_PARTS, check_counts, official_split, prepare_dataset
+from imlib.data.prepare import OFFICIAL_PARTS, official_split, prepare_dataset, read_official_parts
 from imlib.data.sources import (DatasetError, Pairs, binary_mask, check_pairs, check_same_size, image_files, read_array,
                                 resize)
 
@@ -58,10 +58,7 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
     src = Path(src)
 
     def read(src: Path) -> dict[str, Pairs]:
-        pairs = {part: _pairs(src, part) for part in PARTS}
-        if strict_counts:
-            check_counts(pairs, EXPECTED, src, "pass strict_counts=False for a subset")
-        return pairs
+        return read_official_parts(src, _pairs, PARTS, EXPECTED, strict_counts, "pass strict_counts=False for a subset")
 
     def split(pairs: dict[str, Pairs]) -> dict[str, list[str]]:
         split = official_split(pairs, labeled_fraction, seed)
