@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from imlib.records import GenerationRecord
 
 Kind = Literal["reference", "semi-supervised", "generational", "study-a-host", "plug-in"]
-KINDS = ("reference", "semi-supervised", "generational", "study-a-host", "plug-in")
+# kind -> the group heading a table prints it under (the paper's grouping of its rows)
+GROUPS = {"reference": "supervised references", "semi-supervised": "semi-supervised baselines",
+          "generational": "generational self-training (ME, IM)", "study-a-host": "Study A hosts",
+          "plug-in": "IM as a plug-in"}
+KINDS = tuple(GROUPS)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,10 @@ class MethodSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"method {self.key!r}: kind must be one of {KINDS}, got {self.kind!r}")
+
+    @property
+    def group(self) -> str:
+        return GROUPS[self.kind]
 
     @property
     def reuses_references(self) -> bool:
