@@ -2,7 +2,7 @@
 go on with the rest, report at the end.
 
 Each run executes the parameterised ``notebooks/train.py`` with papermill (``executor="notebook"``,
-the default: the executed notebook is kept beside the run record) or calls ``imlib.methods.run``
+the default: the executed notebook is kept beside the run record) or calls :func:`imlib.methods.run`
 directly (``executor="inprocess"``, used by the tests). Runs go to worker processes (``jobs`` at once; on
 the CPU each worker uses ``threads`` threads, since two single-threaded trainings of these small U-Nets get
 ~1.8x the throughput of one two-threaded one). Methods that start from the LDT models of their seed

@@ -2,7 +2,7 @@
 
 The library is installed in editable mode from the project checkout (``pip install -e .``), so the
 checkout's root is the folder above the package. Everything that reads a committed file (the paper's
-reported numbers, the train notebook, split lists) goes through :data:`PROJECT_ROOT`, so that it works
+reported numbers, the train notebook, split lists) goes through ``PROJECT_ROOT``, so that it works
 whatever the working directory is (notebooks run in ``notebooks/``, the CLI in the root).
 """
 from __future__ import annotations

@@ -292,7 +292,7 @@ MIGRATIONS = {1: _schema_1_to_2}
 
 
 def migrate(rec: dict[str, Any]) -> dict[str, Any]:
-    """Bring a record's JSON form to :data:`SCHEMA_VERSION`, one schema at a time."""
+    """Bring a record's JSON form to ``SCHEMA_VERSION``, one schema at a time."""
     version = rec.get("schema")
     while version != SCHEMA_VERSION:
         if version not in MIGRATIONS:

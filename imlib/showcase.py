@@ -14,7 +14,7 @@ from imlib.config import make_config
 from imlib.data.task import Task
 from imlib.engine import predict_labels, predict_probs
 from imlib.im import apply_im, inconsistency_mask
-from imlib.methods.run import Run, TrainedModel
+from imlib.methods.shared import Run, TrainedModel
 from imlib.records import RunRecord
 
 

@@ -6,7 +6,7 @@ from torch import nn
 from imlib.config import make_config
 from imlib.methods import im_generations, model_ensemble
 from imlib.methods.generational import Pairs, build_pairs
-from imlib.methods.run import Run, TrainedModel
+from imlib.methods.shared import Run, TrainedModel
 
 TINY = dict(image_size=16, n_train=20, n_val=4, n_test=4, alpha=0.25)
 

@@ -76,7 +76,7 @@ def test_method_options_reach_the_method_and_bad_ones_fail(work):
 def test_method_options_change_a_methods_models_but_not_the_shared_references(work):
     """The cache key of a model comes from the fields its scope declares: an option of IM retrains IM's
     students, never the LDT teachers it shares with LDT and ME."""
-    from imlib.methods.run import Run
+    from imlib.methods.shared import Run
 
     plain, dilated = (Run(cfg(work, method="im", options=o), progress=False) for o in ({}, {"dilate": 3}))
     assert plain.model_key("reference", "ldt", 0) == dilated.model_key("reference", "ldt", 0)

@@ -4,7 +4,7 @@ A preparer reads its download (checking the layout, the pairing and the counts),
 official parts), checks the split against the lists committed under ``splits_dir/<name>/`` (or writes them),
 encodes each split part as arrays, and writes one ``<part>.npz`` per part and a ``manifest.json``:
 :func:`prepare_dataset` runs these steps in this order with the dataset's own pieces plugged in, so that
-every dataset is validated, split and written the same way. :data:`PREPARERS` lists the datasets
+every dataset is validated, split and written the same way. ``PREPARERS`` lists the datasets
 ``imlib prepare`` knows and which of its options each takes.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ OFFICIAL_PARTS = {"labeled": "train", "unlabeled": "train", "val": "val", "test"
 
 def official_split(pairs: Mapping[str, Pairs], labeled_fraction: float, seed: int) -> Split:
     """The official ``val`` and ``test`` parts kept, the labeled fraction of the official ``train`` drawn
-    (:data:`OFFICIAL_PARTS`: which official part each split part comes from)."""
+    (``OFFICIAL_PARTS``: which official part each split part comes from)."""
     return {**labeled_split(seeded_order(pairs["train"].images, seed), labeled_fraction),
             "val": sorted(pairs["val"].images), "test": sorted(pairs["test"].images)}
 
@@ -140,7 +140,7 @@ def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path, na
 
     * ``read(src)`` finds (and checks) the source files; it raises :class:`DatasetError` naming what is wrong
       before anything is written;
-    * ``split(sources)`` gives the stems of each of :data:`SPLITS`; an empty part is an error, and lists already
+    * ``split(sources)`` gives the stems of each of ``SPLITS``; an empty part is an error, and lists already
       committed under ``splits_dir/name`` win over it (if they name the same files);
     * ``encode(sources, part, stems)`` gives the arrays of one part;
     * ``describe(sources, split, parts)`` the dataset's manifest entries, between the common head (format,

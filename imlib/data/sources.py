@@ -1,7 +1,7 @@
 """Reading a dataset's source files, strictly: listing and pairing images with masks, decoding, resizing, and
 the checksums that record what was read.
 
-Every preparer (:mod:`imlib.data.folder` and :mod:`imlib.data.official`) reads its download through these, so
+Every preparer (:mod:`imlib.data.folder` and ``imlib.data.official``) reads its download through these, so
 that a problem is always an error naming the file and nothing is dropped silently.
 """
 from __future__ import annotations

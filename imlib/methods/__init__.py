@@ -15,7 +15,7 @@ import time
 from imlib import provenance
 from imlib.config import RunConfig
 from imlib.methods.registry import get_method
-from imlib.methods.run import Run
+from imlib.methods.shared import Run
 from imlib.records import DatasetInfo, DeviceInfo, Environment, Headline, RunRecord, TaskInfo, Timing
 from imlib.selection import pick_best
 

@@ -15,7 +15,7 @@ import torch
 
 from imlib.data import SegData
 from imlib.engine import predict_probs
-from imlib.methods.run import Run, TrainedModel
+from imlib.methods.shared import Run, TrainedModel
 from imlib.records import EncodedArray, GenerationRecord, PseudoLabelStats, Showcase
 
 

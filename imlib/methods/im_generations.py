@@ -14,7 +14,7 @@ from imlib.im import apply_im, inconsistency_mask, keep_by_area, morph_mask
 from imlib.data.task import Task
 from imlib.methods.generational import PairRule, Pairs, run_generations
 from imlib.methods.options import Option
-from imlib.methods.run import Run
+from imlib.methods.shared import Run
 from imlib.records import GenerationRecord
 
 OPTIONS = {

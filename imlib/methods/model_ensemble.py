@@ -10,7 +10,7 @@ import torch
 from imlib.data.task import Task
 from imlib.im import ensemble_label
 from imlib.methods.generational import PairRule, Pairs, run_generations
-from imlib.methods.run import Run
+from imlib.methods.shared import Run
 from imlib.records import GenerationRecord
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from imlib.data import SegData
 from imlib.data.augment import augmented_copies
-from imlib.methods.run import Run
+from imlib.methods.shared import Run
 from imlib.records import GenerationRecord
 
 # reference -> (trains on the full training set?, with augmented copies?)

@@ -1,7 +1,7 @@
 """Every method, once: the registry that tables, figures, batch grids, the CLI, the notebooks and the
 book's hyperparameter table read.
 
-Adding a method = one module with its run function (and its options) + one :func:`register` call
+Adding a method = one module with its run function (and its options) + one ``register`` call
 below. Nothing else lists methods. The order of registration is the order of the paper's Study B table.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from imlib.methods.options import Option, resolve_options
 
 if TYPE_CHECKING:
-    from imlib.methods.run import Run
+    from imlib.methods.shared import Run
     from imlib.records import GenerationRecord
 
 Kind = Literal["reference", "semi-supervised", "generational", "study-a-host", "plug-in"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from imlib.methods.run import Run
+from imlib.methods.shared import Run
 from imlib.records import GenerationRecord
 from imlib.semi.objective import SemiObjective
 
