@@ -51,6 +51,7 @@ class BatchReport:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    rerun: dict[str, str] = field(default_factory=dict)  # run -> why its existing record is replaced
     seconds: float = 0.0
 
     @property
@@ -124,14 +125,20 @@ def run_one(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None
         else:
             raise ValueError(f"executor must be 'notebook' or 'inprocess', got {executor!r}")
         rec = records.load(path)
+        failure_note(cfg).unlink(missing_ok=True)  # an earlier failure of this run is history now
         return cfg.run_id, None, f"{rec.task.metric} {rec.headline_test:.3f}, {time.perf_counter() - t0:.0f} s"
     except Exception as e:  # one failing run must not stop the others
         text = str(e) if type(e).__name__ == "PapermillExecutionError" else traceback.format_exc()
         tail = "".join(text.splitlines(keepends=True)[-15:])
-        fail = Path(cfg.results_dir) / "_failures" / f"{cfg.run_id.replace('/', '__')}.txt"
+        fail = failure_note(cfg)
         fail.parent.mkdir(parents=True, exist_ok=True)
         fail.write_text(tail)
         return cfg.run_id, tail, "failed"
+
+
+def failure_note(cfg: RunConfig) -> Path:
+    """Where the tail of a failed run's traceback is kept (removed when the run later succeeds)."""
+    return Path(cfg.results_dir) / "_failures" / f"{cfg.run_id.replace('/', '__')}.txt"
 
 
 def _init_worker(slots, threads: int) -> None:
@@ -152,14 +159,19 @@ def default_jobs() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else max(1, min(os.cpu_count() or 1, 8))
 
 
-def is_done(cfg: RunConfig, rerun_older: bool, commit: str) -> bool:
-    """A run is done when its record exists (and, with ``rerun_older``, was written by this commit)."""
+def why_run(cfg: RunConfig, rerun_older: bool, commit: str) -> str | None:
+    """Why a run must (re)run, or None when it is done: its record exists and loads (and, with
+    ``rerun_older``, was written by this commit). An unreadable record is run again, not counted as done."""
     path = records.record_path(cfg.results_dir, cfg.run_id)
     if not path.exists():
-        return False
-    if not rerun_older or commit == "unknown":
-        return True
-    return records.load(path).environment.git_commit == commit
+        return "no record yet"
+    try:
+        written_by = records.load(path).environment.git_commit
+    except records.RecordError as e:
+        return f"its record is unreadable, run again ({e})"
+    if rerun_older and commit != "unknown" and written_by != commit:
+        return f"its record was written by commit {written_by[:12]}, this is {commit[:12]}"
+    return None
 
 
 def phases(todo: list[RunConfig]) -> list[list[RunConfig]]:
@@ -181,10 +193,13 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
     commit = provenance.git_commit()
     todo = []
     for cfg in configs:
-        if is_done(cfg, rerun_older, commit):
+        reason = why_run(cfg, rerun_older, commit)
+        if reason is None:
             report.skipped.append(cfg.run_id)
         else:
             todo.append(cfg)
+            if reason != "no record yet":
+                report.rerun[cfg.run_id] = reason
     bar = tqdm(total=len(todo), desc="batch", disable=not progress)
 
     def finish(run_id: str, tail: str | None, summary: str) -> None:

@@ -75,6 +75,8 @@ def cmd_batch(a) -> int:
                                  **_overrides(a)})
     jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
     rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older)
+    for run_id, reason in rep.rerun.items():
+        print(f"rerun {run_id}: {reason}")
     print(f"batch: {len(rep.done)} run, {len(rep.skipped)} already done, {len(rep.failed)} failed "
           f"in {rep.seconds:.0f} s")
     for run_id, tail in rep.failed.items():
@@ -232,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"imlib: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("imlib: interrupted; run the same command again to resume (finished models and records are kept)",
+              file=sys.stderr)
+        return 130
     if a.command != "table":
         print(f"({time.perf_counter() - t0:.0f} s)")
     return code

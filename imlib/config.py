@@ -11,6 +11,9 @@ trained model (see :func:`semantic_fields`): there is no hand-kept list of cache
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -72,6 +75,24 @@ class RunConfig:
     work_dir: str = _f("data/work", RUNTIME)  # trained models, reused and resumed
 
     def __post_init__(self) -> None:
+        check_types(self)
+        for name, low in (("epochs", 1), ("batch_size", 1), ("n_models", 1), ("ssl_models", 1), ("n_students", 1),
+                          ("generations", 1), ("n_train", 2), ("n_val", 1), ("n_test", 1), ("aug_copies", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be at least 1 (or None: the paper's floor(N / batch)), "
+                             f"got {self.steps_per_epoch}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 < self.bn_momentum <= 1:
+            raise ValueError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+        if self.alpha is not None and not self.alpha > 0:
+            raise ValueError(f"alpha (the U-Net width) must be positive, got {self.alpha}")
+        if self.image_size < 16 or self.image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16 (the U-Net halves it 4 times), got {self.image_size}")
         if self.n_teachers < 2:
             raise ValueError(f"IM needs at least 2 teachers, got n_teachers={self.n_teachers}")
         if self.n_teachers > min(self.n_models, self.n_students):
@@ -86,6 +107,29 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         return run_id(self.study, self.dataset, self.method, self.preset, self.seed)
+
+
+def check_types(cfg: RunConfig) -> None:
+    """Every field has the type it declares (an int is a float too): ``--set lr=abc`` fails here, by name."""
+    hints = typing.get_type_hints(RunConfig)
+    for f in fields(RunConfig):
+        value, tp = getattr(cfg, f.name), hints[f.name]
+        allowed = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+        ok = any(_fits(value, a) for a in allowed)
+        if not ok:
+            names = " or ".join("None" if a is type(None) else getattr(a, "__name__", str(a)) for a in allowed)
+            raise ValueError(f"{f.name} must be {names}, got {value!r}")
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    origin = typing.get_origin(tp) or tp
+    return isinstance(value, origin)
 
 
 def run_id(study: str, dataset: str, method: str, preset: str, seed: int) -> str:

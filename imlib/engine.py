@@ -27,10 +27,23 @@ from imlib.losses import activate, discretise, task_loss
 from imlib.selection import improves
 
 
+class DivergenceError(ValueError):
+    """The training loss became NaN or infinite: the run stops, and no model or record is kept."""
+
+
 def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when there is one, else the CPU), or a device torch knows and this machine has."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {name!r} is not a device name (expected auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine (use auto or cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} CUDA devices")
+    return device
 
 
 def autocast(device: torch.device, enabled: bool = True):
@@ -227,16 +240,24 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
         t0 = time.perf_counter()
         model.train()
         running: dict[str, torch.Tensor] = {}
+        first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
         for i in range(steps):
             step = epoch * steps + i
             with autocast(device, settings.amp):
                 loss, parts = objective.loss(model, step, total)
+            # noted on the device (no host sync per step), checked once at the end of the epoch
+            bad = ~torch.isfinite(loss.detach())
+            first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             objective.after_step(model, step)
             for name, value in {"loss": loss, **parts}.items():
                 running[name] = running.get(name, 0.0) + value.detach().float()
+        if int(first_bad) >= 0:
+            raise DivergenceError(f"{desc}: the training loss became non-finite at epoch {epoch}, step "
+                                  f"{int(first_bad)} (lr {settings.lr:g}); no model or record is kept - lower the "
+                                  "learning rate or check the data")
         kept = objective.eval_model(model)
         score, higher = selection_score(kept, val, task, settings, device)
         if improves(score, best_score, higher):

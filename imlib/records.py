@@ -225,9 +225,13 @@ def write_json_atomic(obj: Any, path: Path) -> None:
     """Write to a temporary file in the same folder, then rename: a file is whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=False)
-        f.write("\n")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1, sort_keys=False, allow_nan=False)  # NaN is not JSON: fail, do not write it
+            f.write("\n")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -238,16 +242,22 @@ def save(record: RunRecord, path: Path) -> None:
 def load(path: str | Path) -> RunRecord:
     """Read and validate a record (migrating older schemas); errors name the file and the field."""
     path = Path(path)
+    if path.is_dir():
+        raise RecordError(f"{path}: a folder, not a run record (records are JSON files)")
     try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise RecordError(f"{path}: not a valid run record ({e})") from e
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RecordError(f"{path}: not a valid run record ({e})") from None
     if not isinstance(raw, dict):
         raise RecordError(f"{path}: a run record is a JSON object, got {type(raw).__name__}")
     try:
         return from_dict(migrate(raw))
     except RecordError as e:
         raise RecordError(f"{path}: {e}") from None
+
+
+def _reject_constant(name: str) -> None:
+    raise json.JSONDecodeError(f"{name} is not a number JSON allows", name, 0)
 
 
 def load_all(root: str | Path) -> list[RunRecord]:

@@ -100,7 +100,9 @@ def test_study_b_split_is_committed_and_checked(tmp_path):
     src = make_cityscapes(tmp_path / "cs")
     cityscapes.prepare(src, tmp_path / "p1", tmp_path / "splits", strict_counts=False)
     first = (tmp_path / "splits" / "cityscapes" / "labeled.txt").read_text()
-    cityscapes.prepare(src, tmp_path / "p2", tmp_path / "splits", strict_counts=False, seed=7)  # lists win
+    with pytest.raises(DatasetError, match=r"made with seed 42.*this run asks for seed 7"):  # never silently reused
+        cityscapes.prepare(src, tmp_path / "p2", tmp_path / "splits", strict_counts=False, seed=7)
+    cityscapes.prepare(src, tmp_path / "p2", tmp_path / "splits", strict_counts=False)  # same values: lists reused
     assert (tmp_path / "splits" / "cityscapes" / "labeled.txt").read_text() == first
     for p in (src / "leftImg8bit" / "train" / "bochum").glob("bochum_000003*"):
         p.unlink()

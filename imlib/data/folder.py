@@ -8,8 +8,11 @@ Layout (file stems pair images with masks; any of png, jpg, jpeg, bmp, tif, tiff
     SRC/unlabeled/<stem>.<ext>       optional: images without masks (join the unlabeled pool)
     SRC/classes.txt                  optional, multi-class: one "<id> <name>" per line, the palette
 
-The task kind is given or inferred (channel folders: multi-label; a classes.txt: multi-class; values within
-{0, 1} or {0, 255}: binary; otherwise multi-class). Multi-class ids are mapped to 1..K in sorted order, so
+Hidden files (``._<name>`` resource forks and ``.DS_Store`` that macOS leaves) are not images and are passed
+over. Masks are PNG (or another lossless format) with one value per pixel: a JPEG mask or a colour one is an
+error. The task kind is given or inferred (channel folders: multi-label; a classes.txt: multi-class; values
+within {0, 1} or {0, 255}: binary; class ids: multi-class), never from dirty masks: see :func:`infer_kind`.
+A binary task whose masks are all background is an error. Multi-class ids are mapped to 1..K in sorted order, so
 that class 0 stays reserved for IM pixels, as in the paper; mask value 255 is "ignore". Without classes.txt
 the palette is the ids the masks hold; with it, ids stay fixed when a class is absent from the data, the
 classes have names, and a value outside it is an error. Images and masks are resized to ``size`` x ``size``
@@ -29,7 +32,7 @@ import numpy as np
 
 from imlib.data.prepare import Part, labeled_split, prepare_dataset, seeded_order, share
 from imlib.data.sources import (IMAGE_EXTS, DatasetError, Pairs, binary_mask, check_pairs, check_same_size,
-                                image_files, read_array, resize)
+                                image_files, open_image, read_array, read_mask, resize)
 
 KINDS = ("binary", "multiclass", "multilabel")
 
@@ -90,16 +93,62 @@ def read_classes(path: Path) -> dict[int, str]:
     return classes
 
 
+MAX_INFERRED_CLASSES = 64  # more distinct values look like grey levels, not class ids
+
+
+def _is_binary(values) -> bool:
+    return set(values) <= {0, 255} or set(values) <= {0, 1}
+
+
+def _listed_values(paths: list[Path], counts: dict[Path, dict[int, int]]) -> str:
+    """'a.png [128], b.png [3, 7]' for the first few masks, with the values that are not binary."""
+    shown = [f"{p.name} {sorted(set(counts[p]) - {0, 1, 255})[:5]}" for p in paths[:5]]
+    return ", ".join(shown) + (f" (+{len(paths) - 5} more)" if len(paths) > 5 else "")
+
+
+def _mask_counts(paths: list[Path]) -> dict[Path, dict[int, int]]:
+    """Value -> pixel count of every mask."""
+    counts = {}
+    for p in paths:
+        values, n = np.unique(read_mask(p), return_counts=True)
+        counts[p] = dict(zip(values.tolist(), n.tolist()))
+    return counts
+
+
 def infer_kind(masks: dict[str, Any]) -> str:
+    """Channel folders: multi-label; masks within {0, 255} or {0, 1}: binary; class ids: multi-class. Dirty
+    masks never decide the kind silently: most masks binary and some not, more distinct values than class ids
+    plausibly have, or a value 255 (then 'ignore') outweighing every class is an error saying what was found
+    and how to state the kind (--kind, classes.txt)."""
     first = next(iter(masks.values()))
     if isinstance(first, dict):
         return "multilabel"
-    values: set[int] = set()
-    for p in masks.values():
-        values |= set(np.unique(read_array(p, "L")).tolist())
-        if len(values - {0, 1, 255}) > 0:
-            return "multiclass"
-    return "binary"
+    counts = _mask_counts([masks[s] for s in sorted(masks)])
+    dirty = [p for p, c in counts.items() if not _is_binary(c)]
+    if not dirty:
+        return "binary"
+    where = first.parent
+    if 2 * len(dirty) <= len(counts):
+        raise DatasetError(f"{where}: {len(counts) - len(dirty)} of {len(counts)} masks are binary (0/255 or 0/1) "
+                           f"but these hold other values: {_listed_values(dirty, counts)}; fix those masks, or "
+                           f"pass --kind multiclass (or add classes.txt) if the values are class ids")
+    total: dict[int, int] = {}
+    for c in counts.values():
+        for v, n in c.items():
+            total[v] = total.get(v, 0) + n
+    ids = sorted(set(total) - {255})
+    if len(ids) > MAX_INFERRED_CLASSES:
+        raise DatasetError(f"{where}: {len(ids)} distinct mask values (e.g. {ids[:10]}) are too many to be class ids "
+                           f"(grey levels like these come from resizing, anti-aliasing or lossy saving); masks hold "
+                           f"one class id per pixel; if these are class ids, pass --kind multiclass or list them in "
+                           f"classes.txt")
+    others = sum(n for v, n in total.items() if v not in (0, 255))
+    if total.get(255, 0) > others:
+        raise DatasetError(f"{where}: value 255 would mean 'ignore' in a multi-class task, but it covers more pixels "
+                           f"than every other non-zero value together ({total[255]} vs {others}): these look like "
+                           f"0/255 masks with stray values ({_listed_values(dirty, counts)}); fix those masks, or "
+                           f"pass --kind multiclass if 255 is 'ignore'")
+    return "multiclass"
 
 
 def decide_kind(src: Path, kind: str | None, masks: dict[str, Any]) -> tuple[str, dict[int, str] | None]:
@@ -122,15 +171,10 @@ def decide_kind(src: Path, kind: str | None, masks: dict[str, Any]) -> tuple[str
 
 def input_channels(paths: list[Path]) -> int:
     """1 (grey) when every image is single-channel, else 3 (RGB)."""
-    from PIL import Image
-
     modes = set()
     for p in paths:
-        try:
-            with Image.open(p) as im:
-                modes.add(im.mode)
-        except OSError as e:
-            raise DatasetError(f"{p}: unreadable image ({e})") from None
+        with open_image(p) as im:
+            modes.add(im.mode)
     return 1 if modes <= {"L", "I;16", "I", "1"} else 3
 
 
@@ -150,11 +194,11 @@ def read_labels(kind: str, mask: Path | dict[str, Path], image: np.ndarray, imag
     if kind == "multilabel":
         chans = []
         for path in mask.values():
-            m = read_array(path, "L")
+            m = read_mask(path)
             check_same_size(m, image, path, image_path)
             chans.append(binary_mask(m, path))
         return np.stack(chans)
-    m = read_array(mask, "L")
+    m = read_mask(mask)
     check_same_size(m, image, mask, image_path)
     if kind == "binary":
         return binary_mask(m, mask)[None]
@@ -172,6 +216,14 @@ def read_labeled(images: dict[str, Path], masks: dict[str, Any], kind: str, clas
         labels[stem] = read_labels(kind, masks[stem], img, images[stem], classes)
         arrays[stem] = resize(img, size, nearest=False)
     return arrays, labels
+
+
+def check_foreground(labels: dict[str, np.ndarray], mask_dir: Path) -> None:
+    """A binary task whose masks are all background is an error: with no foreground pixel anywhere there is
+    nothing for a segmenter to learn (and every score would be vacuous)."""
+    if not any(lab.any() for lab in labels.values()):
+        raise DatasetError(f"{mask_dir}: every mask is all background (0); a binary task needs foreground pixels "
+                           f"(255 or 1) somewhere to train a segmenter")
 
 
 def map_classes(kind: str, labels: dict[str, np.ndarray], classes: dict[int, str] | None,
@@ -226,6 +278,8 @@ def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None)
         in_channels = input_channels(list(images.values()) + list(unlabeled.values()))
     mode = "L" if in_channels == 1 else "RGB"
     arrays, labels = read_labeled(images, masks, kind, classes, mode, size)
+    if kind == "binary":
+        check_foreground(labels, src / "masks")
     labels, class_names, ids = map_classes(kind, labels, classes, src)
     labels = {s: np.stack([resize(ch, size, nearest=True) for ch in lab]) for s, lab in labels.items()}
     arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})

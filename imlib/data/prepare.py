@@ -1,8 +1,10 @@
 """``imlib prepare``: the one sequence every dataset's preparation follows, and the table of datasets.
 
 A preparer reads its download (checking the layout, the pairing and the counts), splits it (seeded, or the
-official parts), checks the split against the lists committed under ``splits_dir/<name>/`` (or writes them),
-encodes each split part as arrays, and writes one ``<part>.npz`` per part and a ``manifest.json``:
+official parts), checks the split against the lists committed under ``splits_dir/<name>/`` (or writes them,
+with a ``split.json`` of the values that made them), encodes each split part as arrays, and writes one
+``<part>.npz`` per part, a ``manifest.json`` and the marker ``.imlib-prepared`` (only a folder holding it is
+ever replaced):
 :func:`prepare_dataset` runs these steps in this order with the dataset's own pieces plugged in, so that
 every dataset is validated, split and written the same way. ``PREPARERS`` lists the datasets
 ``imlib prepare`` knows and which of its options each takes.
@@ -83,28 +85,98 @@ def set_difference(listed: set[str], here: set[str]) -> str:
             f"here but not listed: {sorted(here - listed)[:10]}")
 
 
-def verify_or_write_split(folder: Path, split: Split) -> Split:
-    """The split to use: the lists already under ``folder`` (committed) when they exist, after checking
-    that they name exactly these files; otherwise ``split``, written there."""
-    if all((folder / f"{k}.txt").exists() for k in SPLITS):
-        committed = {k: (folder / f"{k}.txt").read_text().split() for k in SPLITS}
-        have = {s for v in committed.values() for s in v}
-        here = {s for v in split.values() for s in v}
-        if have != here:
-            raise DatasetError(f"{folder}: the committed split names other files than this data has "
-                               f"({set_difference(have, here)}); delete {folder} to make a new split")
-        return committed
+def read_list(path: Path) -> list[str]:
+    """The entries of a list file, one a line: a name may hold spaces, so only blank lines are dropped."""
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
+def committed_split(folder: Path, split: Split) -> Split | None:
+    """The lists already under ``folder`` (committed), after checking that they name exactly the files of
+    ``split``; None when there are none."""
+    if not all((folder / f"{k}.txt").exists() for k in SPLITS):
+        return None
+    committed = {k: read_list(folder / f"{k}.txt") for k in SPLITS}
+    have = {s for v in committed.values() for s in v}
+    here = {s for v in split.values() for s in v}
+    if have != here:
+        raise DatasetError(f"{folder}: the committed split names other files than this data has "
+                           f"({set_difference(have, here)}); delete {folder} to make a new split")
+    return committed
+
+
+SPLIT_MADE_BY = ("seed", "labeled_fraction", "val_fraction", "test_fraction")  # the manifest keys a split follows
+
+
+def made_by(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that decided a split (those of ``SPLIT_MADE_BY`` the dataset has), as ``split.json`` keeps them."""
+    return {k: manifest[k] for k in SPLIT_MADE_BY if k in manifest}
+
+
+def check_made_by(folder: Path, new: Mapping[str, Any]) -> None:
+    """Committed lists are reused only for the values that made them: other values would give another split
+    while the manifest recorded them. Lists without ``split.json`` (committed before it existed) are taken as
+    they are."""
+    path = folder / "split.json"
+    old = json.loads(path.read_text()) if path.exists() else new
+    changed = [k for k, v in new.items() if old.get(k) != v]
+    if changed:
+        made, asked = (", ".join(f"{k} {values.get(k)}" for k in changed) for values in (old, new))
+        flags = " ".join(f"--{k.replace('_', '-')} {old.get(k)}" for k in changed)
+        raise DatasetError(f"{folder}: the committed split was made with {made}, this run asks for {asked}; "
+                           f"pass the old values ({flags}) or delete {folder} to make a new split")
+
+
+def write_split(folder: Path, split: Split, made: Mapping[str, Any]) -> None:
+    """One list per split part and ``split.json`` (what made them), each written whole."""
     folder.mkdir(parents=True, exist_ok=True)
-    for k in SPLITS:
-        tmp = folder / f".{k}.txt.tmp"
-        tmp.write_text("\n".join(split[k]) + "\n")
-        os.replace(tmp, folder / f"{k}.txt")
-    return split
+    files = {f"{k}.txt": "\n".join(split[k]) + "\n" for k in SPLITS} | {"split.json": json.dumps(made, indent=1)}
+    for file, text in files.items():
+        tmp = folder / f".{file}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, folder / file)
 
 
 # --- write ------------------------------------------------------------------------------------------------
 
-def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict) -> Path:
+PREPARED_MARKER = ".imlib-prepared"  # in every folder imlib prepares: the only folders it may replace
+
+
+def check_name(name: str) -> None:
+    """A dataset's name is a folder under the prepared and the splits folders: a path there (``..``, ``a/b``)
+    would write, or replace, somewhere else."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise DatasetError(f"--name {name!r}: expected a plain name (no '/', not '.' or '..'), the dataset's "
+                           f"folder under the prepared and splits folders")
+
+
+def is_prepared(folder: Path) -> bool:
+    """Whether ``folder`` is one imlib prepared: it holds the marker, or (prepared before the marker existed)
+    a manifest.json of this project's format."""
+    if (folder / PREPARED_MARKER).is_file():
+        return True
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT_VERSION and "name" in manifest
+
+
+def check_destination(dst: Path, src: Path) -> None:
+    """``dst`` may be replaced only when absent, an empty folder or a folder imlib prepared, and never when it
+    is (or holds) the source: imlib never deletes what it did not make."""
+    dst, src = Path(dst), Path(src)
+    if dst.is_symlink():
+        raise DatasetError(f"{dst}: is a symbolic link; expected a new path or a folder imlib prepared")
+    if not dst.exists():
+        return
+    if src.resolve() == dst.resolve() or dst.resolve() in src.resolve().parents:
+        raise DatasetError(f"{dst}: is or holds the source {src}; choose another --dst or --name")
+    if not dst.is_dir() or (any(dst.iterdir()) and not is_prepared(dst)):
+        raise DatasetError(f"{dst}: exists and is not a folder imlib prepared (no {PREPARED_MARKER}); expected a "
+                           f"new path: choose another --dst or --name, or remove it yourself")
+
+
+def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict, src: Path) -> Path:
     """Write one ``<split>.npz`` per split and ``manifest.json`` into a temporary folder, then move it into
     place, so that a prepared dataset is never half-written."""
     dst = Path(dst)
@@ -113,12 +185,19 @@ def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict) -> Path:
     for part, (x, y, names) in parts.items():
         np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(names))
     (dst_tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return move_into_place(dst_tmp, dst)
+    return move_into_place(dst_tmp, dst, src)
 
 
-def move_into_place(tmp: Path, dst: Path) -> Path:
-    """Replace ``dst`` by the finished folder ``tmp``: a prepared dataset is complete or absent."""
-    if dst.exists() or dst.is_symlink():
+def move_into_place(tmp: Path, dst: Path, src: Path) -> Path:
+    """Replace ``dst`` by the finished folder ``tmp``, marked as prepared: a prepared dataset is complete or
+    absent. ``dst`` is checked again here (:func:`check_destination`), just before it is replaced."""
+    (tmp / PREPARED_MARKER).write_text("written by imlib prepare: replaced when the dataset is prepared again\n")
+    try:
+        check_destination(dst, src)
+    except DatasetError:
+        shutil.rmtree(tmp)
+        raise
+    if dst.exists():
         shutil.rmtree(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, dst)
@@ -141,22 +220,30 @@ def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path, na
     * ``read(src)`` finds (and checks) the source files; it raises :class:`DatasetError` naming what is wrong
       before anything is written;
     * ``split(sources)`` gives the stems of each of ``SPLITS``; an empty part is an error, and lists already
-      committed under ``splits_dir/name`` win over it (if they name the same files);
+      committed under ``splits_dir/name`` win over it (if they name the same files and were made with the
+      same seed and fractions, as their ``split.json`` says);
     * ``encode(sources, part, stems)`` gives the arrays of one part;
     * ``describe(sources, split, parts)`` the dataset's manifest entries, between the common head (format,
       name, source) and the checksums of ``files(sources)``.
     """
-    src = Path(src)
+    src, dst, lists = Path(src), Path(dst), Path(splits_dir) / name
+    check_name(name)
+    check_destination(dst, src)
     sources = read(src)
     chosen = split(sources)
     empty = [k for k, v in chosen.items() if not v]
     if empty:
         raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
-    chosen = verify_or_write_split(Path(splits_dir) / name, chosen)
-    parts = {k: encode(sources, k, stems) for k, stems in chosen.items()}
+    committed = committed_split(lists, chosen)
+    use = committed if committed is not None else chosen
+    parts = {k: encode(sources, k, stems) for k, stems in use.items()}
     manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()),
-                **describe(sources, chosen, parts), "files": file_manifest(src, files(sources))}
-    return write_prepared(Path(dst), parts, manifest)
+                **describe(sources, use, parts), "files": file_manifest(src, files(sources))}
+    if committed is not None:
+        check_made_by(lists, made_by(manifest))
+    else:
+        write_split(lists, chosen, made_by(manifest))
+    return write_prepared(dst, parts, manifest, src)
 
 
 # --- the datasets `imlib prepare` knows ---------------------------------------------------------------------

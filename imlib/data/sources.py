@@ -7,6 +7,7 @@ that a problem is always an error naming the file and nothing is dropped silentl
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, Union
 
@@ -19,12 +20,18 @@ class DatasetError(ValueError):
     """A problem with the input data; the message names the file and what was expected."""
 
 
+def is_image_file(p: Path) -> bool:
+    """An image by its extension; hidden files (names starting with '.') never are: macOS writes an AppleDouble
+    resource fork ``._<name>`` beside every file it copies to a foreign disk, and ``.DS_Store`` into folders."""
+    return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS
+
+
 def image_files(folder: Path) -> dict[str, Path]:
-    """Stem -> image file of ``folder`` (other files are not images and are passed over); a stem twice is an
-    error, since stems are what pairs an image with its mask."""
+    """Stem -> image file of ``folder`` (other files, hidden ones included, are not images and are passed over;
+    see :func:`is_image_file`); a stem twice is an error, since stems are what pairs an image with its mask."""
     out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
+        if is_image_file(p):
             if p.stem in out:
                 raise DatasetError(f"{folder}: two files share the stem {p.stem!r} ({out[p.stem].name}, {p.name})")
             out[p.stem] = p
@@ -62,18 +69,77 @@ class Pairs(NamedTuple):
                                              for q in (m.values() if isinstance(m, dict) else [m])]
 
 
-def read_array(path: Path, mode: str | None = None) -> np.ndarray:
-    """Decode an image fully (truncated files fail here, not later); ``mode`` 'L' or 'RGB' converts."""
+def _too_large(path: Path) -> DatasetError:
+    """The error for an image over PIL's decompression-bomb limit, with its size (read with the limit lifted
+    for the header only, which is cheap: nothing is decoded)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return DatasetError(f"{path}: {w}x{h} image ({w * h} pixels) is too large for PIL, which refuses more than "
+                        f"twice its limit Image.MAX_IMAGE_PIXELS = {limit} as a possible decompression bomb; "
+                        f"downscale it (and its mask) to at most {limit} pixels and prepare again")
+
+
+@contextmanager
+def open_image(path: Path):
+    """``PIL.Image.open`` whose every failure (unreadable, truncated, too large) is a one-line DatasetError
+    naming the file."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            im.load()
-            if mode is not None:
-                im = im.convert(mode)
-            return np.asarray(im)
+            yield im
+    except Image.DecompressionBombError:
+        raise _too_large(path) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise DatasetError(f"{path}: unreadable or truncated image ({e})") from None
+
+
+def read_array(path: Path, mode: str | None = None) -> np.ndarray:
+    """Decode an image fully (truncated files fail here, not later); ``mode`` 'L' or 'RGB' converts."""
+    with open_image(path) as im:
+        im.load()
+        return np.asarray(im if mode is None else im.convert(mode))
+
+
+LOSSY_EXTS = (".jpg", ".jpeg")
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def refuse_lossy(path: Path, fmt: str | None = None) -> None:
+    """A mask saved as JPEG (by its name, or ``fmt`` as found when opened) is an error: lossy compression
+    changes label values (a 0/255 mask gains dozens of grey levels around every edge)."""
+    if path.suffix.lower() in LOSSY_EXTS or fmt in ("JPEG", "MPO"):
+        raise DatasetError(f"{path}: a mask saved as JPEG; lossy compression changes label values (a 0/255 mask "
+                           f"gains dozens of grey levels at every edge): save masks as PNG")
+
+
+def _colours(im) -> list[tuple[int, ...]]:
+    """The colours of an image that are not grey (R, G and B differ), as (R, G, B) tuples, at most five."""
+    rgb = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    colours = np.unique(rgb[(rgb[:, 0] != rgb[:, 1]) | (rgb[:, 1] != rgb[:, 2])], axis=0)
+    return [tuple(int(v) for v in c) for c in colours[:5]]
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask's values, one per pixel (grey, 'L'). A JPEG mask (:func:`refuse_lossy`) or a colour one is an
+    error: converting colours to grey would silently make new, meaningless values."""
+    refuse_lossy(path)
+    with open_image(path) as im:
+        im.load()
+        refuse_lossy(path, im.format)
+        colours = [] if im.mode in GREY_MODES else _colours(im)
+        if colours:
+            raise DatasetError(f"{path}: a colour mask (mode {im.mode}, colours such as "
+                               f"{', '.join(map(str, colours[:3]))}); a mask holds one value per pixel: convert "
+                               f"each colour to a class id (0, 1, 2, ...) and name them in classes.txt")
+        return np.asarray(im.convert("L"))
 
 
 def check_same_size(mask: np.ndarray, image: np.ndarray, mask_path: Path, image_path: Path) -> None:

@@ -13,23 +13,26 @@ import torch
 from imlib.im import apply_im, inconsistency_mask, keep_by_area, morph_mask
 from imlib.data.task import Task
 from imlib.methods.generational import PairRule, Pairs, run_generations
-from imlib.methods.options import Option
+from imlib.methods.options import Option, one_of
 from imlib.methods.shared import Run
 from imlib.records import GenerationRecord
 
+def _kernel(k) -> str | None:
+    return None if k == 0 or (k > 0 and k % 2 == 1) else "0 (none) or an odd kernel size"
+
+
 OPTIONS = {
     "mode": Option("blackout", "the paper's: masked image pixels 0, label background / IM class; "
-                               "'ignore' labels them 255 instead"),
-    "erode": Option(0, "the released configuration (odd kernel sizes when used)"),
-    "dilate": Option(0, "the released configuration (odd kernel sizes when used)"),
-    "filter": Option(None, "None: the paper's (the image filter on for binary tasks only); true/false forces it"),
+                               "'ignore' labels them 255 instead", one_of("blackout", "ignore")),
+    "erode": Option(0, "the released configuration (odd kernel sizes when used)", _kernel),
+    "dilate": Option(0, "the released configuration (odd kernel sizes when used)", _kernel),
+    "filter": Option(None, "None: the paper's (the image filter on for binary tasks only); true/false forces it",
+                     one_of(None, True, False)),
 }
 
 
 def pair_rule(task: Task, options: dict) -> PairRule:
     """IM's rule: the teachers' probabilities -> (masked image, masked pseudo-label, mask, kept?)."""
-    if options["mode"] not in ("blackout", "ignore"):
-        raise ValueError(f"IM option mode must be 'blackout' or 'ignore', got {options['mode']!r}")
     use_filter = (task.kind == "binary") if options["filter"] is None else bool(options["filter"])
 
     def rule(probs: torch.Tensor, images: torch.Tensor) -> Pairs:

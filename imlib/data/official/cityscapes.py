@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imlib.data.prepare import (FORMAT_VERSION, move_into_place, pair_files, prepare_dataset, read_official_parts,
-                                seeded_order, set_difference)
+from imlib.data.prepare import (FORMAT_VERSION, check_destination, check_name, move_into_place, pair_files,
+                                prepare_dataset, read_list, read_official_parts, seeded_order, set_difference)
 from imlib.data.sources import (DatasetError, Pairs, check_pairs, check_same_size, file_manifest, read_array,
                                 resize)
 
@@ -184,8 +184,8 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
 
 def u2pl_lists(cache: str | Path, local: str | Path | None = None,
                checksums: dict[str, str] = U2PL_SHA256) -> dict[str, list[str]]:
-    """U2PL's split lists, checked against ``checksums``: read from ``local`` (a folder laid out as U2PL's
-    ``data/splits/cityscapes/``) when given, else downloaded from the pinned commit into ``cache``."""
+    """U2PL's split lists (their lines), checked against ``checksums``: read from ``local`` (a folder laid out
+    as U2PL's ``data/splits/cityscapes/``) when given, else downloaded from the pinned commit into ``cache``."""
     from imlib.data.download import DownloadError, check_sha256, fetch
 
     lists = {}
@@ -200,13 +200,19 @@ def u2pl_lists(cache: str | Path, local: str | Path | None = None,
                 path = fetch(U2PL_URL + rel, Path(cache) / rel, digest, quiet=True)
         except DownloadError as e:
             raise DatasetError(str(e)) from None
-        lists[rel] = path.read_text().split()
+        lists[rel] = read_list(path)
     return lists
+
+
+def image_entry(line: str) -> str:
+    """The image path of a U2PL list line: the whole line, or what precedes its label path when the line
+    carries one (``<image> gtFine/...``); split on that, not on spaces, since a name may hold spaces."""
+    return line.split(" gtFine/", 1)[0]
 
 
 def _list_stems(entries: list[str], list_name: str, part: str) -> list[str]:
     stems = []
-    for e in entries:
+    for e in map(image_entry, entries):
         p = Path(e)
         if p.parts[:2] != ("leftImg8bit", part) or not p.name.endswith("_leftImg8bit.png"):
             raise DatasetError(f"{list_name}: entry {e!r} is not leftImg8bit/{part}/<city>/<name>_leftImg8bit.png")
@@ -229,6 +235,8 @@ def prepare_study_a(src: str | Path, dst: str | Path, cache: str | Path = "data/
                     name: str = "cityscapes_study_a") -> Path:
     """The Study A protocol (see the module docstring); written to a temporary folder and moved into place."""
     src, dst = Path(src).resolve(), Path(dst)
+    check_name(name)
+    check_destination(dst, src)
     pairs = {part: _pairs(src, part) for part in EXPECTED}
     lists = u2pl_lists(cache, u2pl_splits, checksums)
     train = set(pairs["train"][0])
@@ -276,7 +284,7 @@ def prepare_study_a(src: str | Path, dst: str | Path, cache: str | Path = "data/
                            for n, s in splits.items()} | {"val": len(val)},
                 "files": file_manifest(src, pair_files(pairs))}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return move_into_place(tmp, dst)
+    return move_into_place(tmp, dst, src)
 
 
 def study_a_pairs(prepared: str | Path, split: str = "1/16", part: str = "labeled") -> list[tuple[Path, Path]]:
@@ -290,7 +298,7 @@ def study_a_pairs(prepared: str | Path, split: str = "1/16", part: str = "labele
         raise DatasetError(f"{listing}: missing; run `imlib prepare cityscapes --protocol study-a` (splits are "
                            f"{', '.join(FRACTIONS)})")
     out = []
-    for e in listing.read_text().split():
+    for e in map(image_entry, read_list(listing)):
         p = Path(e)
         stem = p.name[: -len("_leftImg8bit.png")]
         out.append((prepared / p, prepared / "gtFine" / p.parts[1] / p.parts[2] / f"{stem}_gtFine_labelTrainIds.png"))
