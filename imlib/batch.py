@@ -4,7 +4,7 @@ go on with the rest, report at the end.
 Each run executes the parameterised ``notebooks/train.py`` with papermill (``executor="notebook"``,
 the default: the executed notebook is kept beside the run record) or calls :func:`imlib.methods.run`
 directly (``executor="inprocess"``, used by the tests). Runs go to worker processes (``jobs`` at once; on
-the CPU each worker uses ``threads`` threads, since two single-threaded trainings of these small U-Nets get
+the CPU each run uses ``cfg.cpu_threads`` threads, 1 by default, since two single-threaded trainings of these small U-Nets get
 ~1.8x the throughput of one two-threaded one). Methods that start from the LDT models of their seed
 (``MethodSpec.reuses_references``) run after the rest, so that they reuse those models instead of training
 them again. Every run writes its record atomically: stopping the batch at any point and starting it again
@@ -26,7 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imlib import provenance, records
-from imlib.config import RunConfig, make_config
+from imlib.config import RunConfig, describe_differences, make_config, semantic_differences
 from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
 from imlib.methods.registry import get_method, method_keys
 from imlib.paths import TRAIN_NOTEBOOK
@@ -166,9 +166,13 @@ def why_run(cfg: RunConfig, rerun_older: bool, commit: str) -> str | None:
     if not path.exists():
         return "no record yet"
     try:
-        written_by = records.load(path).environment.git_commit
+        record = records.load(path)
     except records.RecordError as e:
         return f"its record is unreadable, run again ({e})"
+    differ = semantic_differences(record.config, cfg)
+    if differ:
+        return f"its record was made with other settings ({describe_differences(differ)})"
+    written_by = record.environment.git_commit
     if rerun_older and commit != "unknown" and written_by != commit:
         return f"its record was written by commit {written_by[:12]}, this is {commit[:12]}"
     return None

@@ -52,13 +52,15 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(a) -> int:
     from imlib import methods, records
-    from imlib.config import make_config
+    from imlib.config import describe_differences, make_config, semantic_differences
 
     cfg = make_config(a.preset, study=a.study, dataset=a.dataset, method=a.method, seed=a.seed,
                       device=a.device, results_dir=a.results_dir, work_dir=a.work_dir, **_overrides(a))
     path = records.record_path(cfg.results_dir, cfg.run_id)
     if path.exists() and not a.force:
-        print(f"{path} exists; --force to run again")
+        differ = semantic_differences(records.load(path).config, cfg)
+        print(f"{path} exists, made with other settings ({describe_differences(differ)}); --force to replace it"
+              if differ else f"{path} exists, made with these settings; --force to run again")
         return 0
     rec = methods.run(cfg, progress=not a.quiet)
     records.save(rec, path)

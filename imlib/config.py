@@ -11,6 +11,7 @@ trained model (see :func:`semantic_fields`): there is no hand-kept list of cache
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import types
 import typing
@@ -58,6 +59,9 @@ class RunConfig:
     lr: float = _f(PAPER_LR, TRAINING)
     weight_decay: float = _f(PAPER_WEIGHT_DECAY, TRAINING)
     aug_copies: int = _f(9, TRAINING)  # ALDT / AFDT: augmented copies per labeled image
+    # CPU threads of a run: a float sum's order, so the numbers, depend on it; 1 everywhere (the committed
+    # records' setting) makes a run reproduce on any machine. GPU runs ignore it.
+    cpu_threads: int = _f(1, TRAINING)
     # how many models a method trains and keeps
     n_models: int = _f(10, METHOD)  # reference models per run (the paper trains 10, keeps the top 4)
     n_teachers: int = _f(2, METHOD)
@@ -77,7 +81,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         check_types(self)
         for name, low in (("epochs", 1), ("batch_size", 1), ("n_models", 1), ("ssl_models", 1), ("n_students", 1),
-                          ("generations", 1), ("n_train", 2), ("n_val", 1), ("n_test", 1), ("aug_copies", 1)):
+                          ("generations", 1), ("n_train", 2), ("n_val", 1), ("n_test", 1), ("aug_copies", 1),
+                          ("cpu_threads", 1)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
@@ -106,7 +111,15 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        return run_id(self.study, self.dataset, self.method, self.preset, self.seed)
+        """The run's name and record path: study, dataset, method, preset and seed, plus a short hash of the
+        settings that differ from the preset (``variant``) so that different settings never share a record."""
+        return run_id(self.study, self.dataset, self.method, self.preset, self.seed, self.variant)
+
+    @property
+    def variant(self) -> str:
+        """The semantic settings that differ from the preset's, as ``key=value, ...`` ("" for the preset's own
+        configuration); method options appear as ``option.name=value``."""
+        return ", ".join(f"{k}={v!r}" for k, v in sorted(differences_from_preset(self).items()))
 
 
 def check_types(cfg: RunConfig) -> None:
@@ -132,9 +145,38 @@ def _fits(value: Any, tp: Any) -> bool:
     return isinstance(value, origin)
 
 
-def run_id(study: str, dataset: str, method: str, preset: str, seed: int) -> str:
-    """A run's name, also its record's path under the results folder."""
-    return f"study_{study}/{dataset}/{method}/{preset}-seed{seed}"
+def run_id(study: str, dataset: str, method: str, preset: str, seed: int, variant: str = "") -> str:
+    """A run's name, also its record's path under the results folder (``-v<hash>`` for a variant)."""
+    suffix = f"-v{hashlib.sha256(variant.encode()).hexdigest()[:8]}" if variant else ""
+    return f"study_{study}/{dataset}/{method}/{preset}-seed{seed}{suffix}"
+
+
+def semantic_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """The data, training and method settings (options included) in which two configurations differ."""
+    return {k: (getattr(a, k), getattr(b, k)) for k in semantic_fields(DATA, TRAINING, METHOD)
+            if getattr(a, k) != getattr(b, k)}
+
+
+def describe_differences(differ: dict[str, tuple[Any, Any]]) -> str:
+    return "; ".join(f"{k}: {old!r} there, {new!r} here" for k, (old, new) in differ.items())
+
+
+def differences_from_preset(cfg: RunConfig) -> dict[str, Any]:
+    """The data, training and method settings (options included) in which ``cfg`` differs from its preset's
+    configuration for the same dataset, method and seed."""
+    from imlib.methods.registry import get_method
+
+    base = RunConfig(**{**PRESETS[cfg.preset], "preset": cfg.preset, "dataset": cfg.dataset, "method": cfg.method,
+                        "seed": cfg.seed, "study": cfg.study}) if cfg.preset in PRESETS else None
+    if base is None:
+        return {}
+    diff = {k: getattr(cfg, k) for k in semantic_fields(DATA, TRAINING, METHOD)
+            if k != "options" and getattr(cfg, k) != getattr(base, k)}
+    spec = get_method(cfg.method)
+    default_options = spec.resolve_options({})
+    given = spec.resolve_options(cfg.options)
+    diff.update({f"option.{k}": v for k, v in given.items() if v != default_options[k]})
+    return diff
 
 
 def semantic_fields(*scopes: str) -> tuple[str, ...]:

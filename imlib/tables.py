@@ -79,10 +79,10 @@ def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) ->
         target = r.dataset.paper_dataset
         _, metric, scale = STUDY_B_COLUMNS[target]
         runs.append({"method": r.config.method, "paper_dataset": target, "dataset": r.dataset.name,
-                     "synthetic": r.dataset.synthetic, "preset": r.config.preset, "seed": r.config.seed,
-                     "value": r.result.test[metric] * scale, "device": r.environment.device.type,
-                     "commit": r.environment.git_commit})
-    runs = pd.DataFrame(runs, columns=["method", "paper_dataset", "dataset", "synthetic", "preset", "seed",
+                     "synthetic": r.dataset.synthetic, "preset": r.config.preset, "variant": r.config.variant,
+                     "seed": r.config.seed, "value": r.result.test[metric] * scale,
+                     "device": r.environment.device.type, "commit": r.environment.git_commit})
+    runs = pd.DataFrame(runs, columns=["method", "paper_dataset", "dataset", "synthetic", "preset", "variant", "seed",
                                        "value", "device", "commit"])
     rows = []
     for spec in registry.methods(study="b"):
@@ -92,23 +92,26 @@ def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) ->
             row = {"method": spec.key, "paper_method": row_label(spec.key), "paper_dataset": ds, "metric": metric,
                    "lower_is_better": ds in LOWER_IS_BETTER,
                    "reported": float(reported.loc[spec.paper_row, col]) if has_paper_row else None}
-            for (dataset, synthetic, preset), grp in mine.groupby(["dataset", "synthetic", "preset"]):
+            # runs with other settings (a variant) are never pooled with the preset's own
+            for (dataset, synthetic, preset, variant), grp in mine.groupby(["dataset", "synthetic", "preset",
+                                                                             "variant"]):
                 mean = grp.value.mean()
-                rows.append({**row, "dataset": dataset, "synthetic": synthetic, "preset": preset,
+                rows.append({**row, "dataset": dataset, "synthetic": synthetic, "preset": preset, "variant": variant,
                              "reproduced": mean, "std": grp.value.std(ddof=1) if len(grp) > 1 else 0.0,
                              "seeds": len(grp), "devices": ",".join(sorted(set(grp.device))),
                              "commits": ",".join(sorted(set(grp.commit))),
                              "delta": None if synthetic or row["reported"] is None else mean - row["reported"]})
             if mine.empty:
-                rows.append({**row, "dataset": None, "synthetic": None, "preset": None, "reproduced": None,
+                rows.append({**row, "dataset": None, "synthetic": None, "preset": None, "variant": None,
+                             "reproduced": None,
                              "std": None, "seeds": 0, "devices": None, "commits": None, "delta": None})
     return pd.DataFrame(rows)
 
 
 def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
-    """Wide, printable: one row per method; per paper dataset the reported value and this project's
-    (mean ± std over seeds, Δ only for real data). The column header names the dataset that was run;
-    † marks a synthetic stand-in."""
+    """Wide, printable: one row per method; per paper dataset the reported value and one column per set of
+    runs of this project (dataset, preset and, for other settings, the variant; mean ± std over seeds, Δ only
+    for real data). † marks a synthetic stand-in."""
     out = {}
     for ds in STUDY_B_COLUMNS:
         part = comp[comp.paper_dataset == ds]
@@ -116,22 +119,26 @@ def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
         if ran.empty and ds == "cityscapes":
             continue
         unit = "MCCE ↓" if ds in LOWER_IS_BETTER else ("IoU %" if ds == "isic2018" else "mIoU %")
-        runs = sorted({f"{d}{' †' if s else ''}, {p}" for d, s, p in zip(ran.dataset, ran.synthetic, ran.preset)})
         head = f"{PAPER_NAMES[ds]} · {unit}"
-        rep, mine = {}, {}
-        for _, r in part.iterrows():
-            rep[r.paper_method] = "—" if pd.isna(r.reported) else f"{r.reported:.1f}"
-            if pd.isna(r.reproduced):
-                mine.setdefault(r.paper_method, "not run")
-                continue
-            val = f"{r.reproduced:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else "") + (" †" if r.synthetic else "")
-            mine[r.paper_method] = val + ("" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})")
-        out[(head, "paper")] = rep
-        out[(head, "this project: " + ("; ".join(runs) if runs else "—"))] = mine
+        out[(head, "paper")] = {r.paper_method: "—" if pd.isna(r.reported) else f"{r.reported:.1f}"
+                                for _, r in part.iterrows()}
+        if ran.empty:
+            out[(head, "this project: —")] = {}
+        for (dataset, synthetic, preset, variant), grp in ran.groupby(["dataset", "synthetic", "preset", "variant"],
+                                                                      sort=True):
+            label = f"this project: {dataset}{' †' if synthetic else ''}, {preset}" + (f", {variant}" if variant else "")
+            out[(head, label)] = {r.paper_method: _reproduced_text(r) for _, r in grp.iterrows()}
     df = pd.DataFrame(out).reindex([row_label(k) for k in registry.method_keys(study="b")])
+    mine = [c for c in df.columns if c[1] != "paper"]
+    df[mine] = df[mine].astype(object).fillna("not run")
     df.columns = pd.MultiIndex.from_tuples(df.columns)
     df.index.name = "method"
     return df
+
+
+def _reproduced_text(r) -> str:
+    val = f"{r.reproduced:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else "") + (" †" if r.synthetic else "")
+    return val + ("" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})")
 
 
 def own_datasets_table(records: list[RunRecord]) -> pd.DataFrame:
@@ -145,7 +152,8 @@ def own_datasets_table(records: list[RunRecord]) -> pd.DataFrame:
         metric = r.task.metric
         scale = 1.0 if metric == "mcce" else 100.0
         arrow = "↑" if r.task.higher_is_better else "↓"
-        head = f"{r.dataset.name} · {metric}{' %' if scale == 100 else ''} {arrow} ({r.config.preset})"
+        settings = r.config.preset + (f", {r.config.variant}" if r.config.variant else "")
+        head = f"{r.dataset.name} · {metric}{' %' if scale == 100 else ''} {arrow} ({settings})"
         values.setdefault((r.config.method, head), []).append(r.headline_test * scale)
     if not values:
         return pd.DataFrame()
@@ -173,11 +181,12 @@ def generation_frame(records: list[RunRecord]) -> pd.DataFrame:
         kind = registry.get_method(r.config.method).kind if r.config.method in registry.method_keys() else None
         for g in r.generations:
             rows.append({"dataset": r.dataset.name, "paper_dataset": target, "method": r.config.method, "kind": kind,
-                         "preset": r.config.preset, "seed": r.config.seed, "generation": g.generation,
+                         "preset": r.config.preset, "variant": r.config.variant, "seed": r.config.seed,
+                         "generation": g.generation,
                          "metric": metric, "value": g.test[metric] * scale,
                          "mask_fraction": g.pseudo_labels.mask_fraction if g.pseudo_labels else None})
-    return pd.DataFrame(rows, columns=["dataset", "paper_dataset", "method", "kind", "preset", "seed", "generation",
-                                       "metric", "value", "mask_fraction"])
+    return pd.DataFrame(rows, columns=["dataset", "paper_dataset", "method", "kind", "preset", "variant", "seed",
+                                       "generation", "metric", "value", "mask_fraction"])
 
 
 def provenance_frame(records: list[RunRecord]) -> pd.DataFrame:

@@ -93,13 +93,14 @@ tables.hyperparameter_table().style.hide(axis="index")
 
 # %%
 gens = tables.generation_frame(records)
-for dataset, part in gens.groupby("dataset"):
+for (dataset, preset, variant), part in gens.groupby(["dataset", "preset", "variant"]):  # never pooled
     generational = part[part.kind == "generational"]
     refs = part[part.kind == "reference"].groupby("method", as_index=False).value.mean()
     if generational.empty:
         continue
     label = tables.METRIC_UNITS[part.metric.iloc[0]]
-    fig = plots.generation_curves(generational, refs, f"{dataset}: test {label}",
+    title = f"{dataset} ({preset}{', ' + variant if variant else ''}): test {label}"
+    fig = plots.generation_curves(generational, refs, title,
                                   lower_is_better=part.paper_dataset.iloc[0] in tables.LOWER_IS_BETTER)
 
 # %% [markdown]

@@ -113,3 +113,63 @@ def test_batch_reruns_a_corrupt_record_and_forgets_old_failures(tmp_path):
         assert records.load(path).run_id == runs[0].run_id
         assert not note.exists()  # the failure note went with the success
         path.write_text(json.dumps({"schema": 2}))
+
+
+def test_a_corrupt_archive_placed_by_hand_does_not_block_the_right_one(tmp_path, capsys):
+    """Issue 11 case 6: the checksum of a hand-placed archive is remembered only once it unpacked whole."""
+    import zipfile
+
+    dst = tmp_path / "suim"
+    dst.mkdir()
+    (dst / "train_val.zip").write_bytes(b"not a zip at all")
+    with zipfile.ZipFile(dst / "TEST.zip", "w") as z:
+        z.writestr("TEST/images/b.jpg", b"y")
+    assert main(["download", "suim", "--dst", str(dst)]) == 1
+    assert "not a valid zip archive" in capsys.readouterr().out
+    assert not (dst / "train_val.zip.sha256").exists()
+    with zipfile.ZipFile(dst / "train_val.zip", "w") as z:  # the right file, placed later
+        z.writestr("train_val/images/a.jpg", b"x")
+    assert main(["download", "suim", "--dst", str(dst)]) == 0
+    assert (dst / "train_val" / "images" / "a.jpg").exists() and (dst / "train_val.zip.sha256").exists()
+
+
+def test_a_run_sets_its_thread_count_whatever_the_machine(tmp_path):
+    """Issue 11 case 8: a float sum's order depends on the thread count; a run sets it from its configuration
+    (1 by default, the committed records' setting) and records it."""
+    torch.set_num_threads(2)
+    assert train(tmp_path) == 0
+    (path,) = (tmp_path / "results").rglob("*.json")
+    rec = records.load(path)
+    assert rec.config.cpu_threads == 1 and rec.environment.device.threads == 1 and torch.get_num_threads() == 1
+
+
+def test_runs_with_other_settings_never_share_a_record_or_a_table_cell(tmp_path, capsys):
+    """Issue 11 case 4: a run's identity includes every semantic setting (a variant hash in its record path),
+    train says why it does not run again, and the table keeps variants apart instead of averaging them."""
+    assert train(tmp_path) == 0
+    assert train(tmp_path, sets={"lr": 1e-3}) == 0  # another setting: another record, not "exists"
+    paths = sorted((tmp_path / "results").rglob("*.json"))
+    assert len(paths) == 2
+    capsys.readouterr()
+    assert train(tmp_path, sets={"lr": 1e-3}) == 0
+    assert "exists, made with these settings; --force to run again" in capsys.readouterr().out
+    from imlib import tables
+
+    comp = tables.study_b_comparison(records.load_all(tmp_path / "results"))
+    ldt = comp[(comp.method == "ldt") & (comp.paper_dataset == "isic2018")]
+    assert len(ldt) == 2 and set(ldt.seeds) == {1}  # two cells of one seed each, not one of two seeds
+    assert any("lr=0.001" in v for v in ldt.variant)
+    wide = tables.format_study_b(comp)
+    assert sum("lr=0.001" in c[1] for c in wide.columns) == 1
+
+
+def test_batch_reruns_a_record_made_with_other_settings(tmp_path):
+    over = {**TINY, "work_dir": str(tmp_path / "work"), "results_dir": str(tmp_path / "results")}
+    runs = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0], over)
+    assert batch.run_batch(runs, executor="inprocess", progress=False).ok
+    path = records.record_path(tmp_path / "results", runs[0].run_id)
+    raw = json.loads(path.read_text())
+    raw["config"]["epochs"] = 5  # as if the record had been made with other settings (e.g. an older preset)
+    path.write_text(json.dumps(raw))
+    rep = batch.run_batch(runs, executor="inprocess", progress=False)
+    assert rep.done == [runs[0].run_id] and "made with other settings (epochs: 5 there, 2 here)" in rep.rerun[runs[0].run_id]

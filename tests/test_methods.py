@@ -116,7 +116,7 @@ def test_records_table_and_cli(work, tmp_path, capsys):
     args = ["--results-dir", str(out), "--work-dir", str(work / "models"), "--quiet",
             "--set"] + [f"{k}={v}" for k, v in TINY.items()]
     assert main(["train", "--dataset", "synthetic-lesion", "--method", "ldt", *args]) == 0
-    path = out / "study_b/synthetic-lesion/ldt/smoke-seed0.json"
+    path = records.record_path(out, make_config("smoke", dataset="synthetic-lesion", method="ldt", **TINY).run_id)
     rec = records.load(path)
     assert rec.config.n_train == 40
     assert not list(path.parent.glob(".*tmp*"))  # no temporary files left behind
@@ -144,7 +144,10 @@ def test_cli_options_reach_the_run(work, tmp_path):
     args = ["--results-dir", str(out), "--work-dir", str(work / "models"), "--quiet",
             "--set"] + [f"{k}={v}" for k, v in TINY.items()]
     assert main(["train", "--dataset", "synthetic-scenes", "--method", "im", *args, "--option", "mode=ignore"]) == 0
-    rec = records.load(out / "study_b/synthetic-scenes/im/smoke-seed0.json")
+    (path,) = out.rglob("*.json")
+    rec = records.load(path)
+    assert path.stem.startswith("smoke-seed0-v")  # TINY and the option make it a variant of the preset
+    assert "option.mode='ignore'" in rec.config.variant
     assert rec.config.options == {"mode": "ignore", "erode": 0, "dilate": 0, "filter": None}
 
 
@@ -182,11 +185,11 @@ def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
     over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
     runs = batch.expand_grid("b", "smoke", ["synthetic-lesion", "isic9"], ["ldt"], [0], over)
     rep = batch.run_batch(runs, executor="inprocess", progress=False)
-    assert rep.done == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and not rep.ok
-    assert "unknown dataset" in rep.failed["study_b/isic9/ldt/smoke-seed0"]
+    assert rep.done == [runs[0].run_id] and not rep.ok
+    assert "unknown dataset" in rep.failed[runs[1].run_id]
     assert (tmp_path / "_failures").exists()
     again = batch.run_batch(runs[:1], executor="inprocess", progress=False)
-    assert again.skipped == ["study_b/synthetic-lesion/ldt/smoke-seed0"] and again.ok
+    assert again.skipped == [runs[0].run_id] and again.ok
 
 
 def test_grid_defaults_are_the_registered_methods_in_the_papers_order():
@@ -202,7 +205,7 @@ def test_batch_in_parallel_workers(work, tmp_path):
     runs = batch.expand_grid("b", "smoke", ["synthetic-cells"], ["ldt", "im"], [0], over)
     rep = batch.run_batch(runs, jobs=2, executor="inprocess", progress=False)
     assert rep.ok and sorted(rep.done) == sorted(c.run_id for c in runs)
-    im = records.load(tmp_path / "study_b/synthetic-cells/im/smoke-seed0.json")
+    im = records.load(records.record_path(tmp_path, runs[1].run_id))
     assert all(m.reused for m in im.generations[0].models)  # LDT ran first and was reused
 
 

@@ -86,15 +86,22 @@ def check_sha256(path: Path, expected: str, what: str, hint: str = "") -> str:
     return digest
 
 
+def checksum_file(path: Path) -> Path:
+    """Where the SHA-256 of an archive that downloaded (or unpacked) whole is remembered."""
+    return path.with_name(path.name + ".sha256")
+
+
 def _check(path: Path, expected: str | None, what: str) -> None:
-    """Check ``path`` against the pinned checksum, or against the one recorded at its first download."""
-    sidecar = path.with_name(path.name + ".sha256")
+    """Check ``path`` against the pinned checksum, or against the one remembered for it. Nothing is remembered
+    here: only an archive that unpacked whole gets its checksum kept (a corrupt file placed by hand, then
+    replaced by the right one, is not held against the new one)."""
+    sidecar = checksum_file(path)
     if expected is None and sidecar.exists():
         expected = sidecar.read_text().split()[0]
-    digest = (check_sha256(path, expected, what, "; delete the file to download it again") if expected is not None
-              else sha256_of(path))
-    if not sidecar.exists():
-        sidecar.write_text(f"{digest}  {path.name}\n")
+        check_sha256(path, expected, what, f"; if this file is the right one, delete {sidecar} (the checksum "
+                                           f"remembered from the archive unpacked before)")
+    elif expected is not None:
+        check_sha256(path, expected, what, "; delete the file to download it again")
 
 
 def fetch(url: str, dest: str | Path, sha256: str | None = None, timeout: float = 60.0, quiet: bool = False) -> Path:
@@ -141,7 +148,7 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, timeout: float 
         raise DownloadError(f"{url}: SHA-256 {digest} differs from the expected {sha256}; the download was "
                             f"deleted (the file upstream changed, or the transfer was corrupted)")
     os.replace(part, dest)
-    dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
+    checksum_file(dest).write_text(f"{digest}  {dest.name}\n")
     return dest
 
 
@@ -246,7 +253,13 @@ def download(dataset: str, dest: str | Path, quiet: bool = False) -> Path:
                                     f"into {dest}/ and run the command again.") from None
         else:
             _check(path, a.sha256, "placed by hand")
-        unpack(path, dest)
+        try:
+            unpack(path, dest)
+        except DownloadError:
+            checksum_file(path).unlink(missing_ok=True)  # what was remembered of a broken archive is worthless
+            raise
+        if not checksum_file(path).exists():
+            checksum_file(path).write_text(f"{sha256_of(path)}  {path.name}\n")
     root = find_root(dest, release.marker)
     if root is None:
         raise DownloadError(f"{dest}: unpacked, but no {release.marker}/ was found in it; the release's layout "

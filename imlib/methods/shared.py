@@ -51,6 +51,8 @@ class Run:
         self.method = get_method(cfg.method)
         self.options = self.method.resolve_options(cfg.options)
         self.device = pick_device(cfg.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(cfg.cpu_threads)  # results depend on it (see RunConfig.cpu_threads)
         self.dataset = dataset if dataset is not None else load_dataset(cfg, self.device)
         self.task = self.dataset.task
         self.alpha = cfg.alpha if cfg.alpha is not None else self.dataset.default_alpha
