@@ -190,7 +190,7 @@ def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict, src: Path)
 
 def move_into_place(tmp: Path, dst: Path, src: Path) -> Path:
     """Replace ``dst`` by the finished folder ``tmp``, marked as prepared: a prepared dataset is complete or
-    absent. ``dst`` is checked again here (:func:`check_destination`), just before it is replaced."""
+    absent. ``dst`` is checked again here (``check_destination``), just before it is replaced."""
     (tmp / PREPARED_MARKER).write_text("written by imlib prepare: replaced when the dataset is prepared again\n")
     try:
         check_destination(dst, src)
@@ -217,7 +217,7 @@ def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path, na
                     files: Callable[[S], list[Path]] = pair_files) -> Path:
     """read -> validate -> split -> write, with one dataset's pieces:
 
-    * ``read(src)`` finds (and checks) the source files; it raises :class:`DatasetError` naming what is wrong
+    * ``read(src)`` finds (and checks) the source files; it raises :class:`~imlib.data.sources.DatasetError` naming what is wrong
       before anything is written;
     * ``split(sources)`` gives the stems of each of ``SPLITS``; an empty part is an error, and lists already
       committed under ``splits_dir/name`` win over it (if they name the same files and were made with the

@@ -28,7 +28,7 @@ def is_image_file(p: Path) -> bool:
 
 def image_files(folder: Path) -> dict[str, Path]:
     """Stem -> image file of ``folder`` (other files, hidden ones included, are not images and are passed over;
-    see :func:`is_image_file`); a stem twice is an error, since stems are what pairs an image with its mask."""
+    see ``is_image_file``); a stem twice is an error, since stems are what pairs an image with its mask."""
     out: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
         if is_image_file(p):
@@ -128,7 +128,7 @@ def _colours(im) -> list[tuple[int, ...]]:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """A mask's values, one per pixel (grey, 'L'). A JPEG mask (:func:`refuse_lossy`) or a colour one is an
+    """A mask's values, one per pixel (grey, 'L'). A JPEG mask (``refuse_lossy``) or a colour one is an
     error: converting colours to grey would silently make new, meaningless values."""
     refuse_lossy(path)
     with open_image(path) as im:
