@@ -173,3 +173,15 @@ def test_batch_reruns_a_record_made_with_other_settings(tmp_path):
     path.write_text(json.dumps(raw))
     rep = batch.run_batch(runs, executor="inprocess", progress=False)
     assert rep.done == [runs[0].run_id] and "made with other settings (epochs: 5 there, 2 here)" in rep.rerun[runs[0].run_id]
+
+
+def test_guards_that_hold_already_every_checkpoint_loads_weights_only_and_no_shell_strings():
+    """Regression guards from the top of issue 11: checkpoints never unpickle arbitrary objects, and no command
+    line is built as a shell string."""
+    import re
+    from pathlib import Path
+
+    sources = {p: p.read_text() for p in (Path(__file__).resolve().parent.parent / "imlib").rglob("*.py")}
+    loads = [(p.name, m.group(0)) for p, text in sources.items() for m in re.finditer(r"torch\.load\([^)]*\)", text)]
+    assert loads and all("weights_only=True" in call for _, call in loads), loads
+    assert not [p.name for p, text in sources.items() if "shell=True" in text or "os.system(" in text]
