@@ -31,6 +31,8 @@ from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
 from imlib.methods.registry import get_method, method_keys
 from imlib.paths import TRAIN_NOTEBOOK
 
+IN_WORKER = False  # set in batch worker processes (see run_one's handling of Ctrl-C)
+
 # RunConfig fields the train notebook takes as parameters of their own; the rest go in ``overrides``
 NOTEBOOK_PARAMETERS = ("study", "dataset", "method", "seed", "labeled_fraction", "preset", "device",
                        "results_dir", "work_dir")
@@ -127,6 +129,12 @@ def run_one(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None
         rec = records.load(path)
         failure_note(cfg).unlink(missing_ok=True)  # an earlier failure of this run is history now
         return cfg.run_id, None, f"{rec.task.metric} {rec.headline_test:.3f}, {time.perf_counter() - t0:.0f} s"
+    except KeyboardInterrupt:
+        if not IN_WORKER:
+            raise
+        # Ctrl-C reaches the whole process group; a worker stops its run quietly and leaves the one line to the
+        # main process (records are written atomically, models resume from their last finished epoch)
+        return cfg.run_id, "interrupted", "interrupted"
     except Exception as e:  # one failing run must not stop the others
         text = str(e) if type(e).__name__ == "PapermillExecutionError" else traceback.format_exc()
         tail = "".join(text.splitlines(keepends=True)[-15:])
@@ -143,6 +151,8 @@ def failure_note(cfg: RunConfig) -> Path:
 
 def _init_worker(slots, threads: int) -> None:
     """Pin a worker to one GPU (when slots hold GPU ids) or to ``threads`` CPU threads."""
+    global IN_WORKER
+    IN_WORKER = True
     slot = slots.get()
     if slot is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(slot)
@@ -229,11 +239,16 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
         slots = ctx.Queue()
         for i in range(jobs):
             slots.put(i % gpus if gpus else None)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(slots, threads)) as pool:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(slots, threads))
+        try:
             futures = [pool.submit(run_one, cfg, executor) for cfg in phase]
             for f in as_completed(futures):
                 finish(*f.result())
+        finally:  # after Ctrl-C too: the workers stop their runs (see run_one) and exit
+            pool.shutdown(wait=True, cancel_futures=True)
+            slots.close()
+            slots.join_thread()
     bar.close()
     report.seconds = time.perf_counter() - t0
     return report

@@ -185,3 +185,31 @@ def test_guards_that_hold_already_every_checkpoint_loads_weights_only_and_no_she
     loads = [(p.name, m.group(0)) for p, text in sources.items() for m in re.finditer(r"torch\.load\([^)]*\)", text)]
     assert loads and all("weights_only=True" in call for _, call in loads), loads
     assert not [p.name for p, text in sources.items() if "shell=True" in text or "os.system(" in text]
+
+
+def test_ctrl_c_during_a_parallel_batch_is_one_line_and_the_batch_resumes(tmp_path):
+    """Ctrl-C reaches the whole process group: the workers leave it to the main process, which stops them and
+    prints one line; running the same command again finishes the batch."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sets = {**TINY, "epochs": 40, "steps_per_epoch": 4}
+    cmd = [sys.executable, "-m", "imlib.cli", "batch", "--executor", "inprocess", "--jobs", "2", "--quiet",
+           "--datasets", "synthetic-lesion", "--methods", "ldt", "fdt", "--results-dir", str(tmp_path / "results"),
+           "--work-dir", str(tmp_path / "work"), "--set", *[f"{k}={v}" for k, v in sets.items()]]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.rglob("*.partial.pt")) and time.time() < deadline:  # the workers are training
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("imlib: interrupted;") and "Traceback" not in err, err
+    assert not list((tmp_path / "results").rglob("*.json")) if (tmp_path / "results").exists() else True
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0 and "2 run" in done.stdout, done.stderr
