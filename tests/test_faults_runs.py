@@ -196,7 +196,7 @@ def test_ctrl_c_during_a_parallel_batch_is_one_line_and_the_batch_resumes(tmp_pa
     import sys
     import time
 
-    sets = {**TINY, "epochs": 40, "steps_per_epoch": 4}
+    sets = {**TINY, "epochs": 150, "steps_per_epoch": 10}  # long enough to be interrupted mid-training
     cmd = [sys.executable, "-m", "imlib.cli", "batch", "--executor", "inprocess", "--jobs", "2", "--quiet",
            "--datasets", "synthetic-lesion", "--methods", "ldt", "fdt", "--results-dir", str(tmp_path / "results"),
            "--work-dir", str(tmp_path / "work"), "--set", *[f"{k}={v}" for k, v in sets.items()]]
@@ -205,7 +205,8 @@ def test_ctrl_c_during_a_parallel_batch_is_one_line_and_the_batch_resumes(tmp_pa
                             start_new_session=True)
     deadline = time.time() + 120
     while not list(tmp_path.rglob("*.partial.pt")) and time.time() < deadline:  # the workers are training
-        time.sleep(0.2)
+        time.sleep(0.05)
+    assert proc.poll() is None, "the batch finished before it could be interrupted; make its runs longer"
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
