@@ -201,8 +201,10 @@ def test_ctrl_c_during_a_parallel_batch_is_one_line_and_the_batch_resumes(tmp_pa
            "--datasets", "synthetic-lesion", "--methods", "ldt", "fdt", "--results-dir", str(tmp_path / "results"),
            "--work-dir", str(tmp_path / "work"), "--set", *[f"{k}={v}" for k, v in sets.items()]]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    # as from a terminal: SIGINT at its default (a shell's background job, e.g. in CI, would inherit it ignored)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(tmp_path.rglob("*.partial.pt")) and time.time() < deadline:  # the workers are training
         time.sleep(0.05)
