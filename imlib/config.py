@@ -11,6 +11,7 @@ trained model (see :func:`semantic_fields`): there is no hand-kept list of cache
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import types
@@ -122,19 +123,25 @@ class RunConfig:
         return ", ".join(f"{k}={v!r}" for k, v in sorted(differences_from_preset(self).items()))
 
 
+@functools.cache
+def _field_types() -> dict[str, tuple[Any, ...]]:
+    """Each field's allowed types (the members of a union), resolved once."""
+    hints = typing.get_type_hints(RunConfig)
+    return {f.name: (typing.get_args(hints[f.name]) if typing.get_origin(hints[f.name]) in (typing.Union, types.UnionType)
+                     else (hints[f.name],)) for f in fields(RunConfig)}
+
+
 def check_types(cfg: RunConfig) -> None:
     """Every field has the type it declares (an int is a float too): ``--set lr=abc`` fails here, by name."""
-    hints = typing.get_type_hints(RunConfig)
-    for f in fields(RunConfig):
-        value, tp = getattr(cfg, f.name), hints[f.name]
-        allowed = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
-        ok = any(_fits(value, a) for a in allowed)
-        if not ok:
+    for name, allowed in _field_types().items():
+        value = getattr(cfg, name)
+        if not any(fits_type(value, a) for a in allowed):
             names = " or ".join("None" if a is type(None) else getattr(a, "__name__", str(a)) for a in allowed)
-            raise ValueError(f"{f.name} must be {names}, got {value!r}")
+            raise ValueError(f"{name} must be {names}, got {value!r}")
 
 
-def _fits(value: Any, tp: Any) -> bool:
+def fits_type(value: Any, tp: Any) -> bool:
+    """Whether a (parsed JSON or command-line) value has type ``tp``: an int is a float too, a bool is neither."""
     if tp is type(None):
         return value is None
     if tp is float:
@@ -166,10 +173,10 @@ def differences_from_preset(cfg: RunConfig) -> dict[str, Any]:
     configuration for the same dataset, method and seed."""
     from imlib.methods.registry import get_method
 
-    base = RunConfig(**{**PRESETS[cfg.preset], "preset": cfg.preset, "dataset": cfg.dataset, "method": cfg.method,
-                        "seed": cfg.seed, "study": cfg.study}) if cfg.preset in PRESETS else None
-    if base is None:
+    if cfg.preset not in PRESETS:
         return {}
+    base = RunConfig(**{**PRESETS[cfg.preset], "preset": cfg.preset, "dataset": cfg.dataset, "method": cfg.method,
+                        "seed": cfg.seed, "study": cfg.study})
     diff = {k: getattr(cfg, k) for k in semantic_fields(DATA, TRAINING, METHOD)
             if k != "options" and getattr(cfg, k) != getattr(base, k)}
     spec = get_method(cfg.method)

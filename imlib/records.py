@@ -34,7 +34,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from imlib.config import RunConfig
+from imlib.config import RunConfig, fits_type
 
 SCHEMA_VERSION = 2
 Scores = dict[str, float]  # metric name -> value, e.g. {"iou": 0.71, "dice": 0.83}
@@ -354,15 +354,8 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp in (str, bool):
-        if isinstance(value, tp):
-            return value
-    else:
+    if tp not in (float, int, str, bool):
         raise RecordError(f"{where}: no rule to read type {tp!r}")
-    raise RecordError(f"{where}: expected {tp.__name__}, got {value!r}")
+    if not fits_type(value, tp):
+        raise RecordError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return float(value) if tp is float else value

@@ -8,7 +8,6 @@ are training objectives (one module each) run by ``semi_supervised``.
 """
 from __future__ import annotations
 
-import dataclasses
 import platform
 import time
 
@@ -34,7 +33,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
     best = pick_best(candidates, lambda g: g.val[task.metric], task.higher_is_better)
     return RunRecord(
         run_id=cfg.run_id, created=provenance.now(),
-        config=dataclasses.replace(cfg, options=run_.options),
+        config=run_.cfg,
         dataset=DatasetInfo(name=ds.name, synthetic=ds.synthetic, stands_in_for=ds.stands_in_for, sizes=ds.sizes(),
                             provenance=ds.provenance, alpha=run_.alpha),
         task=TaskInfo(kind=task.kind, metric=task.metric, higher_is_better=task.higher_is_better,

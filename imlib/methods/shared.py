@@ -47,9 +47,9 @@ class Run:
     def __init__(self, cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None):
         from imlib.methods.registry import get_method
 
-        self.cfg = cfg
         self.method = get_method(cfg.method)
         self.options = self.method.resolve_options(cfg.options)
+        self.cfg = cfg = dataclasses.replace(cfg, options=self.options)  # complete, whoever made the config
         self.device = pick_device(cfg.device)
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.cpu_threads)  # results depend on it (see RunConfig.cpu_threads)
@@ -89,8 +89,7 @@ class Run:
         return models
 
     def model_key(self, scope: Scope, role: str, index: int) -> str:
-        cfg = dataclasses.replace(self.cfg, options=self.options)
-        return model_key(cfg, scope, role, index, self.dataset.provenance.get("data_version"))
+        return model_key(self.cfg, scope, role, index, self.dataset.provenance.get("data_version"))
 
     def _train(self, role: str, index: int, objective: Objective, network: nn.Module, path) -> CachedModel:
         """Train one model (resuming its partial checkpoint), load its best weights into ``network``
