@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from imlib.config import PRESET_PURPOSE, PRESETS
+
 
 def _value(text: str):
     try:
@@ -40,7 +42,8 @@ def _overrides(a) -> dict:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", default="b", choices=["b"], help="which study (Study A arrives later)")
-    p.add_argument("--preset", default="smoke", help="smoke (CPU minutes) or paper (GPU, the paper's protocol)")
+    p.add_argument("--preset", default="smoke", choices=sorted(PRESETS),
+                   help="; ".join(f"{k}: {v}" for k, v in PRESET_PURPOSE.items()))
     p.add_argument("--results-dir", default="data/results")
     p.add_argument("--work-dir", default="data/work", help="model checkpoints (reused and resumed)")
     p.add_argument("--device", default="auto")

@@ -72,15 +72,25 @@ class TrainResult:
     best_score: float
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    evaluated: str = "student"  # which of the objective's candidate networks the weights are
 
 
 def selection_score(model: nn.Module, val: SegData, task: Task, settings: TrainSettings,
                     device) -> tuple[float, bool]:
-    """The per-epoch checkpoint criterion of the original: val IoU (binary), val per-image mIoU
-    (multi-class; the original used a soft batch mIoU), val loss (multi-label). Returns (score, higher_is_better)."""
+    """The per-epoch checkpoint criterion of the original. Returns (score, higher_is_better).
+
+    * binary: dataset-level val IoU (``metrics.dataset_iou``: intersection and union summed over all val
+      pixels), as the original's monitor Keras ``BinaryIoU(target_class_ids=[1], threshold=0.5)``
+      (``val_binary_io_u``). Only the checkpoint uses it: the reported ISIC score stays the per-image
+      mean IoU of ``metrics.score`` (paper-notes §7), as the original's ``benchmark_ISIC2018``.
+    * multi-class: val per-image mIoU (the original used a soft batch mIoU);
+    * multi-label: val loss (as the original)."""
     if task.kind == "multilabel":
         return validation_loss(model, val, task, settings, device), False
     pred = predict_labels(model, val.images, task, settings.eval_batch_size, settings.amp)
+    if task.kind == "binary":
+        gt = val.labels[:, 0].to(pred.device)
+        return metrics.dataset_iou(pred[:, 0] == 1, gt == 1, valid=gt != task.ignore_index), True
     return metrics.score(pred, val.labels, task)[task.metric], True
 
 
@@ -174,9 +184,11 @@ class Objective:
     def after_step(self, model: nn.Module, step: int) -> None:
         """Called after each optimiser step (e.g. the EMA teacher update)."""
 
-    def eval_model(self, model: nn.Module) -> nn.Module:
-        """The network that is validated, selected and kept (the student, or an EMA teacher)."""
-        return model
+    def eval_candidates(self, model: nn.Module) -> dict[str, nn.Module]:
+        """The networks validated after every epoch, by name; the best (network, epoch) on validation is
+        kept. The student alone by default; a mean teacher offers its EMA teacher too, as the official
+        iMAS and UniMatch V2 evaluate both (an EMA lags the student early in a short training)."""
+        return {"student": model}
 
     def state_dict(self) -> dict:
         """Everything needed to resume (random streams, teachers...); subclasses extend ``super()``'s."""
@@ -220,20 +232,22 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
     if len(val) == 0:
         raise ValueError(f"{desc}: the validation set is empty")
     torch.manual_seed(seed)
+    if device.type == "cuda":  # the same seed gives the same weights (cuDNN's autotuned kernels do not)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     model = build().to(device)
     objective.bind(model, device, seed)
     opt = torch.optim.AdamW(list(model.parameters()) + objective.parameters(), lr=settings.lr,
                             weight_decay=settings.weight_decay, eps=1e-7)
     steps = settings.steps_per_epoch or max(1, objective.epoch_size() // settings.batch_size)
     total = steps * settings.epochs
-    start, best_score, best_epoch, best_state, history, spent = 0, None, -1, None, [], 0.0
+    start, best_score, best_epoch, best_state, best_name, history, spent = 0, None, -1, None, "student", [], 0.0
     if checkpoint is not None and checkpoint.exists():
         ck = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         objective.load_state_dict(ck["objective"])
         start, best_score, best_epoch = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"]
-        best_state, history, spent = ck["best_state"], ck["history"], ck["seconds"]
+        best_state, best_name, history, spent = ck["best_state"], ck["best_name"], ck["history"], ck["seconds"]
     bar = tqdm(range(start, settings.epochs), desc=desc, leave=False, disable=not settings.progress, initial=start,
                total=settings.epochs)
     for epoch in bar:
@@ -258,20 +272,24 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
             raise DivergenceError(f"{desc}: the training loss became non-finite at epoch {epoch}, step "
                                   f"{int(first_bad)} (lr {settings.lr:g}); no model or record is kept - lower the "
                                   "learning rate or check the data")
-        kept = objective.eval_model(model)
-        score, higher = selection_score(kept, val, task, settings, device)
-        if improves(score, best_score, higher):
-            best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
+        scores = {}
+        for name, network in objective.eval_candidates(model).items():
+            score, higher = selection_score(network, val, task, settings, device)
+            scores[name] = score
+            if improves(score, best_score, higher):
+                best_score, best_epoch, best_name = score, epoch, name
+                best_state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+        score = scores["student"]
         if device.type == "cuda":
             torch.cuda.synchronize()
         spent += time.perf_counter() - t0
         history.append({"epoch": epoch, **{k: float(v) / steps for k, v in running.items()}, "val_score": score,
+                        **{f"val_score_{k}": v for k, v in scores.items() if k != "student"},
                         "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", val=f"{score:.4f}")
         if checkpoint is not None:
             atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "objective": objective.state_dict(),
                          "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
-                         "best_state": best_state, "history": history, "seconds": spent}, checkpoint)
+                         "best_state": best_state, "best_name": best_name, "history": history, "seconds": spent}, checkpoint)
     return TrainResult(state=copy.deepcopy(best_state), best_epoch=best_epoch, best_score=float(best_score),
-                       history=history, seconds=spent)
+                       history=history, seconds=spent, evaluated=best_name)

@@ -3,6 +3,10 @@
 Binary and multi-label tasks are trained with MSE on the sigmoid output (the original's choice; the
 position channel's target is scaled by ``task.position_weight``), multi-class tasks with
 cross-entropy. Pixels whose label equals ``task.ignore_index`` contribute nothing.
+
+No Dice loss: the original's ``dice_loss(y_true, y_pred, smooth=1)`` is only a metric Keras logs during
+ISIC training (``metrics=[dice_loss, BinaryIoU]``), never the loss; the Dice it reports is
+``imlib.metrics.dice_per_image`` (its ``dice_score_numpy_binary``, also smooth = 1).
 """
 from __future__ import annotations
 

@@ -2,22 +2,26 @@
 
 * ``iou_per_image``: ISIC's score. IoU of each image, then the mean over images. An image whose ground
   truth and prediction are both empty scores 0 (the original's intersection / (union + 1e-7)).
+* ``dataset_iou``: binary IoU over all pixels of a set (Keras' ``BinaryIoU``, the original's ISIC
+  checkpoint monitor); used to pick the best epoch, not reported (the paper reports ``iou_per_image``).
+* ``dice_per_image``: the original's ``dice_score_numpy_binary``, smooth = 1.
 * ``miou_per_image``: SUIM's score. Per image, the mean IoU over the classes *present in its ground
   truth*; then the mean over images.
 * ``confusion_matrix`` + ``miou_from_confusion``: the standard dataset-level mIoU with an ignore
   index (Cityscapes, Study A).
 * ``cell_count_errors`` / MCCE: HeLa's mean cell count error (lower is better), see ``count_cells``.
+  HeLa's predicted position channel is redrawn (``mod_pos_size``) before both its IoU and MCCE.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import ndimage
 
-from imlib.cell_positions import blob_centroids, redraw_position
+from imlib.cell_positions import mod_pos_size, position_centroids
 from imlib.data.task import Task
 
 EPS = 1e-7
+DICE_SMOOTH = 1.0  # the original's dice_score_numpy_binary(gt, pred, smooth=1)
 
 
 def _check_pair(pred: torch.Tensor, gt: torch.Tensor, ndim: int = 3) -> None:
@@ -34,11 +38,30 @@ def iou_per_image(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return inter / (union + EPS)
 
 
-def dice_per_image(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+def dice_per_image(pred: torch.Tensor, gt: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:
+    """Binary Dice per image as the original's ``dice_score_numpy_binary``: (2 |P & G| + smooth) /
+    (|P| + |G| + smooth) with smooth = 1, so an image whose ground truth and prediction are both empty
+    scores 1 (unlike its IoU, which scores 0 there)."""
     _check_pair(pred, gt)
     p, g = pred.bool().flatten(1), gt.bool().flatten(1)
     inter = (p & g).sum(1).double()
-    return 2 * inter / (p.sum(1) + g.sum(1) + EPS)
+    return (2 * inter + smooth) / (p.sum(1) + g.sum(1) + smooth).double()
+
+
+def dataset_iou(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor | None = None) -> float:
+    """Binary IoU of a whole set: intersection and union summed over every pixel of every image, as
+    Keras' ``BinaryIoU(target_class_ids=[1], threshold=0.5)`` accumulates them over the validation set
+    (the original's ISIC checkpoint monitor, ``val_binary_io_u``). 0 when the set has no foreground in
+    either. ``valid`` (same shape, optional) keeps only those pixels. For choosing the best epoch only:
+    the reported ISIC score is the per-image mean (``iou_per_image``)."""
+    _check_pair(pred, gt)
+    p, g = pred.bool(), gt.bool()
+    if valid is not None:
+        if valid.shape != gt.shape:
+            raise ValueError(f"valid {tuple(valid.shape)} must have the shape of the ground truth {tuple(gt.shape)}")
+        p, g = p & valid.bool(), g & valid.bool()
+    inter, union = int((p & g).sum()), int((p | g).sum())
+    return inter / union if union else 0.0
 
 
 def miou_per_image(pred: torch.Tensor, gt: torch.Tensor, num_classes: int, ignore_index: int = 255) -> torch.Tensor:
@@ -93,10 +116,9 @@ def miou_from_confusion(cm: torch.Tensor) -> float:
 # ---------------------------------------------------------------- HeLa: cell counting (MCCE)
 
 def cell_positions(position: np.ndarray) -> np.ndarray:
-    """Cell positions from a position mask as the original does: 3 x 3 erosion (border kept, as
-    OpenCV), then blob centroids (connected components here, contours in the original)."""
-    eroded = ndimage.binary_erosion(position.astype(bool), structure=np.ones((3, 3), bool), border_value=1)
-    return blob_centroids(eroded)
+    """Cell positions from a position mask as the original's ``get_pos_contours``: 3 x 3 erosion (border
+    kept, as OpenCV), then blob centroids (connected components here, contours in the original)."""
+    return position_centroids(position)
 
 
 def count_cells(position: np.ndarray, alive: np.ndarray, dead: np.ndarray, half: int = 3) -> tuple[int, int]:
@@ -117,8 +139,10 @@ def count_cells(position: np.ndarray, alive: np.ndarray, dead: np.ndarray, half:
 def cell_count_errors(pred: torch.Tensor, gt: torch.Tensor, task: Task, redraw_pred: bool = True) -> np.ndarray:
     """Per-image abs(alive error) + abs(dead error) for multi-label labels (B, C, H, W) in {0, 1}.
 
-    The predicted position channel is redrawn as discs first (the original's ``mod_pos_size``; its
-    extra 2 x 2 blur and re-threshold are left out). The mean over images is the MCCE.
+    The predicted position channel is redrawn first (``redraw_pred``: the original's ``mod_pos_size``,
+    eroded centroids -> discs -> 2 x 2 blur and re-threshold), then positions are taken from it as from
+    the ground truth (3 x 3 erosion, centroids), as ``benchmark_hela`` does. The mean over images is the
+    MCCE.
     """
     if pred.shape != gt.shape or pred.ndim != 4:
         raise ValueError(f"prediction {tuple(pred.shape)} and ground truth {tuple(gt.shape)} must both be (B, C, H, W)")
@@ -128,7 +152,7 @@ def cell_count_errors(pred: torch.Tensor, gt: torch.Tensor, task: Task, redraw_p
     pred, gt = pred.cpu().numpy() == 1, gt.cpu().numpy() == 1
     errors = []
     for p, g in zip(pred, gt):
-        pos = redraw_position(p[pc]) if redraw_pred else p[pc]
+        pos = mod_pos_size(p[pc]) if redraw_pred else p[pc]
         pa, pd = count_cells(pos, p[ac], p[dc])
         ga, gd = count_cells(g[pc], g[ac], g[dc])
         errors.append(abs(pa - ga) + abs(pd - gd))
@@ -154,9 +178,24 @@ def score(pred: torch.Tensor, gt: torch.Tensor, task: Task) -> dict[str, float]:
             "miou_cm": miou_from_confusion(confusion_matrix(p, g, task.num_outputs, task.ignore_index)),
             "pixel_acc": float(pixel_accuracy(p, g, task.ignore_index).mean()),
         }
+    pred = redraw_predicted_positions(pred, task)
     ious = torch.stack([iou_per_image(pred[:, c] == 1, gt[:, c] == 1) for c in range(task.num_outputs)], 1)
     out = {"miou": float(ious.mean())}
     if task.position_channel is not None and task.alive_channel is not None and task.dead_channel is not None:
         out["miou_ad"] = float(ious[:, [task.alive_channel, task.dead_channel]].mean())
-        out["mcce"] = float(cell_count_errors(pred, gt, task).mean())
+        out["mcce"] = float(cell_count_errors(pred, gt, task, redraw_pred=False).mean())
+    return out
+
+
+def redraw_predicted_positions(pred: torch.Tensor, task: Task) -> torch.Tensor:
+    """Multi-label predictions (B, C, H, W) with the position channel (if the task has one) redrawn by the
+    original's ``mod_pos_size``, as ``benchmark_hela`` does before scoring: "the predicted position channel
+    is re-drawn as discs", and both its IoU and MCCE see the discs, not the raw prediction."""
+    if task.kind != "multilabel" or task.position_channel is None:
+        return pred
+    pc = task.position_channel
+    drawn = np.stack([mod_pos_size(m) for m in (pred[:, pc] == 1).cpu().numpy()]) if len(pred) else None
+    out = pred.clone()
+    if drawn is not None:
+        out[:, pc] = torch.from_numpy(drawn).to(device=pred.device, dtype=pred.dtype)
     return out

@@ -22,7 +22,7 @@ from imlib.engine import atomic_save
 
 # Bumped when a change to the training code changes the weights a configuration produces, so that
 # models trained by older code are not reused (a field change needs no bump: it changes the key).
-TRAINING_VERSION = 3
+TRAINING_VERSION = 4
 
 Scope = Literal["reference", "method"]
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -54,6 +54,7 @@ class CachedModel:
     best_epoch: int
     seconds: float
     history: list[dict]
+    evaluated: str = "student"
 
 
 class ModelCache:
@@ -75,7 +76,8 @@ class ModelCache:
         if not path.exists():
             return None
         ck = torch.load(path, map_location=device, weights_only=True)
-        return CachedModel(ck["state"], ck["val"], ck["test"], ck["best_epoch"], ck["seconds"], ck["history"])
+        return CachedModel(ck["state"], ck["val"], ck["test"], ck["best_epoch"], ck["seconds"], ck["history"],
+                           ck["evaluated"])
 
     @staticmethod
     def save(path: Path, model: CachedModel) -> None:

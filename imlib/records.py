@@ -36,7 +36,7 @@ import torch
 
 from imlib.config import RunConfig, fits_type
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Scores = dict[str, float]  # metric name -> value, e.g. {"iou": 0.71, "dice": 0.83}
 
 
@@ -97,6 +97,7 @@ class ModelRecord:
     seconds: float
     reused: bool  # loaded from the model cache (e.g. the LDT models an IM run starts from)
     checkpoint: str
+    evaluated: str  # the network kept: "student", or "teacher" (a mean teacher's EMA, when it validated better)
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: loss (and its parts), val score, seconds
 
 
@@ -158,6 +159,11 @@ class Headline:
     val: Scores
     test: Scores
     final_generation_test: Scores
+    # every model the headline was chosen from (all models of the candidate generations): how many, and
+    # their mean test score of the headline metric, beside the top-1 (pools of different sizes favour
+    # the larger one's top-1; the mean does not)
+    candidates: int
+    candidates_test_mean: float
 
 
 @dataclass
@@ -298,7 +304,30 @@ def _schema_1_to_2(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-MIGRATIONS = {1: _schema_1_to_2}
+MEAN_TEACHERS_BEFORE_SCHEMA_3 = ("imas", "fpl", "u2pl")  # they validated and kept only their EMA teacher
+
+
+def _schema_2_to_3(rec: dict[str, Any]) -> dict[str, Any]:
+    """Schema 3: every model says which network it kept (``evaluated``), and the headline says how many
+    models it was chosen from and their mean test score."""
+    rec = json.loads(json.dumps(rec))
+    method = rec.get("config", {}).get("method")
+    generations = rec.get("generations", [])
+    for g in generations:
+        for m in g.get("models", []):
+            teacher = method in MEAN_TEACHERS_BEFORE_SCHEMA_3 and g.get("generation") == 0
+            m.setdefault("evaluated", "teacher" if teacher else "student")
+    result, metric = rec.get("result", {}), rec.get("task", {}).get("metric")
+    pool = [m for g in generations if g.get("generation", 0) > 0 for m in g.get("models", [])] \
+        or [m for g in generations for m in g.get("models", [])]
+    if metric and pool and all(metric in m.get("test", {}) for m in pool):
+        result.setdefault("candidates", len(pool))
+        result.setdefault("candidates_test_mean", sum(m["test"][metric] for m in pool) / len(pool))
+    rec["schema"] = 3
+    return rec
+
+
+MIGRATIONS = {1: _schema_1_to_2, 2: _schema_2_to_3}
 
 
 def migrate(rec: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The tables: the paper's reported numbers beside the numbers reproduced from run records.
 
-A reproduced number is the mean (and standard deviation) over seeds of each run's headline test
-value (the model and generation chosen on validation). Runs on a synthetic stand-in are shown in the
+A reproduced number is the mean over seeds of each run's headline test value (the model and generation
+chosen on validation) with its 95 % Student-t interval (:mod:`imlib.stats`); paired comparisons over
+seeds say which differences the seeds resolve. Runs on a synthetic stand-in are shown in the
 column of the dataset they stand in for but are marked as such, and get no delta: a synthetic score is
 not a reproduction of the paper's number. Rows are the registered methods (:mod:`imlib.methods.registry`),
 in the paper's order.
@@ -16,6 +17,7 @@ from imlib.methods import registry
 from imlib.methods.semi_supervised import SHARED_SETTINGS
 from imlib.paths import PAPER_DIR
 from imlib.records import RunRecord
+from imlib.stats import mean_interval, paired_difference
 
 # paper dataset -> (column in the reported CSV, metric key in run records, scale to the paper's unit)
 STUDY_B_COLUMNS = {
@@ -69,9 +71,13 @@ def reported_study_b(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
     return df
 
 
-def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
-    """Tidy comparison: one row per (registered Study B method, paper dataset) with reported and reproduced values."""
-    reported = reported_study_b(paper_dir).set_index("method")
+RUN_COLUMNS = ["method", "paper_dataset", "dataset", "synthetic", "preset", "variant", "seed", "value", "val",
+               "candidates", "candidates_mean", "device", "commit"]
+
+
+def study_b_runs(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per Study B run of a registered method: its headline test value in the paper's unit (and
+    validation value, the number of models it was chosen from and their mean test value)."""
     runs = []
     for r in records:
         if not in_paper_table(r) or r.config.method not in registry.method_keys(study="b"):
@@ -80,10 +86,16 @@ def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) ->
         _, metric, scale = STUDY_B_COLUMNS[target]
         runs.append({"method": r.config.method, "paper_dataset": target, "dataset": r.dataset.name,
                      "synthetic": r.dataset.synthetic, "preset": r.config.preset, "variant": r.config.variant,
-                     "seed": r.config.seed, "value": r.result.test[metric] * scale,
+                     "seed": r.config.seed, "value": r.result.test[metric] * scale, "val": r.result.val[metric] * scale,
+                     "candidates": r.result.candidates, "candidates_mean": r.result.candidates_test_mean * scale,
                      "device": r.environment.device.type, "commit": r.environment.git_commit})
-    runs = pd.DataFrame(runs, columns=["method", "paper_dataset", "dataset", "synthetic", "preset", "variant", "seed",
-                                       "value", "device", "commit"])
+    return pd.DataFrame(runs, columns=RUN_COLUMNS)
+
+
+def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    """Tidy comparison: one row per (registered Study B method, paper dataset) with reported and reproduced values."""
+    reported = reported_study_b(paper_dir).set_index("method")
+    runs = study_b_runs(records)
     rows = []
     for spec in registry.methods(study="b"):
         for ds, (col, metric, _) in STUDY_B_COLUMNS.items():
@@ -95,23 +107,28 @@ def study_b_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) ->
             # runs with other settings (a variant) are never pooled with the preset's own
             for (dataset, synthetic, preset, variant), grp in mine.groupby(["dataset", "synthetic", "preset",
                                                                              "variant"]):
-                mean = grp.value.mean()
+                iv = mean_interval(grp.value)
+                mean = iv.mean
                 rows.append({**row, "dataset": dataset, "synthetic": synthetic, "preset": preset, "variant": variant,
                              "reproduced": mean, "std": grp.value.std(ddof=1) if len(grp) > 1 else 0.0,
+                             "ci_low": iv.low, "ci_high": iv.high,
+                             "candidates": ",".join(str(c) for c in sorted(set(grp.candidates))),
+                             "candidates_mean": grp.candidates_mean.mean(),
                              "seeds": len(grp), "devices": ",".join(sorted(set(grp.device))),
                              "commits": ",".join(sorted(set(grp.commit))),
                              "delta": None if synthetic or row["reported"] is None else mean - row["reported"]})
             if mine.empty:
                 rows.append({**row, "dataset": None, "synthetic": None, "preset": None, "variant": None,
-                             "reproduced": None,
-                             "std": None, "seeds": 0, "devices": None, "commits": None, "delta": None})
+                             "reproduced": None, "std": None, "ci_low": None, "ci_high": None, "candidates": None,
+                             "candidates_mean": None, "seeds": 0, "devices": None, "commits": None, "delta": None})
     return pd.DataFrame(rows)
 
 
 def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
     """Wide, printable: one row per method; per paper dataset the reported value and one column per set of
-    runs of this project (dataset, preset and, for other settings, the variant; mean ± std over seeds, Δ only
-    for real data). † marks a synthetic stand-in."""
+    runs of this project (dataset, preset and, for other settings, the variant; mean ± the half-width of its
+    95 % t interval over seeds, with the number of seeds; Δ only for real data). † marks a synthetic
+    stand-in."""
     out = {}
     for ds in STUDY_B_COLUMNS:
         part = comp[comp.paper_dataset == ds]
@@ -137,8 +154,72 @@ def format_study_b(comp: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reproduced_text(r) -> str:
-    val = f"{r.reproduced:.1f}" + (f" ± {r['std']:.1f}" if r.seeds > 1 else "") + (" †" if r.synthetic else "")
+    digits = 2 if r.paper_dataset in LOWER_IS_BETTER else 1
+    spread = f" ± {(r.ci_high - r.ci_low) / 2:.{digits}f}" if r.seeds > 1 else ""
+    val = f"{r.reproduced:.{digits}f}{spread} (n={r.seeds})" + (" †" if r.synthetic else "")
     return val + ("" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})")
+
+
+SEMI_SUPERVISED = "semi-supervised"
+
+
+def paired_comparisons(records: list[RunRecord]) -> pd.DataFrame:
+    """IM against LDT, against Model Ensemble and against the strongest semi-supervised baseline, paired
+    over seeds, per dataset and preset (variants never pooled). The strongest baseline is the one with the
+    best mean *validation* score (choosing it on test would favour the baseline). A positive difference
+    means IM is better, in the paper's unit (MCCE: fewer miscounted cells)."""
+    runs = study_b_runs(records)
+    semi = {s.key for s in registry.methods(study="b", kind=SEMI_SUPERVISED)}
+    rows = []
+    for (dataset, target, synthetic, preset, variant), grp in runs.groupby(
+            ["dataset", "paper_dataset", "synthetic", "preset", "variant"], sort=True):
+        higher = target not in LOWER_IS_BETTER
+        by_method = {m: dict(zip(g.seed, g.value)) for m, g in grp.groupby("method")}
+        if "im" not in by_method:
+            continue
+        opponents = [("ldt", "LDT"), ("me", "Model Ensemble")]
+        ssl = grp[grp.method.isin(semi)]
+        if not ssl.empty:
+            val_means = ssl.groupby("method").val.mean()
+            best = val_means.idxmax() if higher else val_means.idxmin()
+            opponents.append((best, f"best semi-supervised ({registry.display_name(best)}, on validation)"))
+        for key, label in opponents:
+            if key not in by_method or not set(by_method["im"]) & set(by_method[key]):
+                continue
+            d = paired_difference(by_method["im"], by_method[key], higher)
+            rows.append({"dataset": dataset, "synthetic": synthetic, "preset": preset, "variant": variant,
+                         "comparison": f"IM vs {label}", "seeds": d.difference.n,
+                         "difference": d.difference.mean, "ci_low": d.difference.low, "ci_high": d.difference.high,
+                         "im_better_on": d.a_better, "im_worse_on": d.b_better, "verdict": f"IM {d.verdict}"
+                         if d.verdict in ("better", "worse") else d.verdict})
+    return pd.DataFrame(rows, columns=["dataset", "synthetic", "preset", "variant", "comparison", "seeds",
+                                       "difference", "ci_low", "ci_high", "im_better_on", "im_worse_on", "verdict"])
+
+
+# The stand-ins must tell a model trained on all labels from one trained on 10 %: FDT beats LDT by at
+# least this much (points for IoU-like metrics, a relative share for MCCE), with 95 % intervals over
+# seeds that do not overlap. Calibrated on these two reference rows only (issue 12).
+CALIBRATION_MARGIN = {"points": 5.0, "relative": 0.20}
+
+
+def reference_calibration(records: list[RunRecord]) -> pd.DataFrame:
+    """Per dataset and preset: FDT against LDT, and whether the calibration rule holds."""
+    runs = study_b_runs(records)
+    rows = []
+    for (dataset, target, preset, variant), grp in runs.groupby(["dataset", "paper_dataset", "preset", "variant"],
+                                                                sort=True):
+        ldt, fdt = grp[grp.method == "ldt"].value, grp[grp.method == "fdt"].value
+        if ldt.empty or fdt.empty:
+            continue
+        a, b = mean_interval(fdt), mean_interval(ldt)
+        lower = target in LOWER_IS_BETTER
+        gain = (b.mean - a.mean) / b.mean if lower else a.mean - b.mean
+        need = CALIBRATION_MARGIN["relative"] if lower else CALIBRATION_MARGIN["points"]
+        rows.append({"dataset": dataset, "preset": preset, "variant": variant, "seeds": min(a.n, b.n),
+                     "LDT": b.mean, "LDT 95% CI": (b.low, b.high), "FDT": a.mean, "FDT 95% CI": (a.low, a.high),
+                     "gain": gain, "gain unit": "relative" if lower else "points", "required": need,
+                     "intervals separate": not a.overlaps(b), "holds": gain >= need and not a.overlaps(b)})
+    return pd.DataFrame(rows)
 
 
 def own_datasets_table(records: list[RunRecord]) -> pd.DataFrame:
@@ -244,3 +325,57 @@ def study_a_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) ->
     order = {"1/16": 0, "1/8": 1, "1/4": 2, "1/2": 3}
     return wide.sort_values(["group", "method", "split"], key=lambda s: s.map(order) if s.name == "split" else s,
                             ascending=[False, True, True]).reset_index(drop=True)
+
+
+def format_paired(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`paired_comparisons` for reading: difference [95 % interval] in the paper's unit, seeds won."""
+    if frame.empty:
+        return frame
+    out = pd.DataFrame({
+        "dataset": frame.dataset + [" †" if s else "" for s in frame.synthetic],
+        "preset": frame.preset + [f", {v}" if v else "" for v in frame.variant],
+        "comparison": frame.comparison,
+        "IM − other (positive: IM better)": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" if n > 1 else f"{d:+.2f}"
+                                             for d, lo, hi, n in zip(frame.difference, frame.ci_low, frame.ci_high,
+                                                                     frame.seeds)],
+        "IM better / worse on": [f"{b} / {w} of {n} seeds" for b, w, n in zip(frame.im_better_on, frame.im_worse_on,
+                                                                             frame.seeds)],
+        "verdict": frame.verdict})
+    return out.set_index(["dataset", "preset", "comparison"])
+
+
+def format_calibration(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`reference_calibration` for reading."""
+    if frame.empty:
+        return frame
+
+    def iv(mean, bounds):
+        lo, hi = bounds
+        return f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    return pd.DataFrame({
+        "dataset": frame.dataset, "preset": frame.preset, "seeds": frame.seeds,
+        "LDT [95 % CI]": [iv(m, b) for m, b in zip(frame.LDT, frame["LDT 95% CI"])],
+        "FDT [95 % CI]": [iv(m, b) for m, b in zip(frame.FDT, frame["FDT 95% CI"])],
+        "FDT gain": [f"{g:.0%}" if u == "relative" else f"{g:.1f} points" for g, u in zip(frame.gain, frame["gain unit"])],
+        "required": [f"{r:.0%} and separate intervals" if u == "relative" else f"{r:.0f} points and separate intervals"
+                     for r, u in zip(frame.required, frame["gain unit"])],
+        "holds": ["yes" if h else "NO" for h in frame.holds]}).set_index(["dataset", "preset"])
+
+
+def format_selection(comp: pd.DataFrame) -> pd.DataFrame:
+    """What each reported number was chosen from: per method and dataset, the top-1 on validation beside
+    the mean test value of all its candidate models (pools differ in size between methods; a larger pool
+    favours its top-1, the mean does not)."""
+    ran = comp.dropna(subset=["reproduced"])
+    table: dict[str, dict[str, str]] = {}
+    for _, r in ran.iterrows():
+        head = f"{r.dataset}{' †' if r.synthetic else ''} ({r.preset}{', ' + r.variant if r.variant else ''})"
+        digits = 2 if r.paper_dataset in LOWER_IS_BETTER else 1
+        table.setdefault(head, {})[r.paper_method] = (f"{r.reproduced:.{digits}f} / {r.candidates_mean:.{digits}f} "
+                                                      f"of {r.candidates}")
+    if not table:
+        return pd.DataFrame()
+    df = pd.DataFrame(table).reindex([row_label(k) for k in registry.method_keys(study="b")]).fillna("not run")
+    df.index.name = "top-1 / mean of all candidates, of n models"
+    return df[sorted(df.columns)]

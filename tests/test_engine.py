@@ -77,3 +77,41 @@ def test_losses_ignore_index(multiclass_task, multilabel_task):
     ml[0, 2] = 1
     big = torch.tensor([-30.0, -30.0, 30.0]).view(1, 3, 1, 1)
     assert task_loss(big, ml, multilabel_task).item() == pytest.approx(4 / 3, rel=1e-4)
+
+
+class _WithTeacher(Supervised):
+    """A supervised objective that also offers a fixed second network for validation, as a mean
+    teacher offers its EMA."""
+
+    def __init__(self, train_set, teacher):
+        super().__init__(train_set, TASK, 4)
+        self.teacher = teacher
+
+    def eval_candidates(self, model):
+        return {"student": model, "teacher": self.teacher}
+
+
+def constant(bias):
+    """A network whose head predicts one class everywhere (foreground for a large positive bias)."""
+    net = make()
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.fill_(bias)
+    return net
+
+
+def test_the_better_of_student_and_teacher_is_kept_and_named(data):
+    """Both networks are validated every epoch; the kept weights are the better one's, and the result
+    says which: a teacher predicting foreground everywhere (IoU = the foreground share) beats a student
+    stuck at background (IoU 0), a background-only teacher loses to a student that learns."""
+    train_set, val = data
+    teacher = constant(100.0)
+    frozen = TrainSettings(epochs=2, batch_size=4, steps_per_epoch=3, lr=1e-12, progress=False)
+    res = train_model(lambda: constant(-100.0), _WithTeacher(train_set, teacher), val, TASK, frozen, seed=5,
+                      device=torch.device("cpu"))
+    assert res.evaluated == "teacher"
+    assert all(torch.equal(res.state[k], v) for k, v in teacher.state_dict().items())
+    assert res.history[0]["val_score"] == 0 and res.history[0]["val_score_teacher"] > 0
+    res = train_model(make, _WithTeacher(train_set, constant(-100.0)), val, TASK, settings(6), seed=0,
+                      device=torch.device("cpu"))
+    assert res.evaluated == "student" and res.best_score > 0

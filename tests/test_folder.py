@@ -456,3 +456,69 @@ def test_official_layouts_train_ldt_and_im(dataset, tmp_path):
         assert rec.dataset.synthetic is False and rec.task.metric == metric
         assert np.isfinite(rec.headline_test) and rec.headline_test >= 0
     assert rec.generations[-1].pseudo_labels.unlabeled > 0  # IM made pseudo-labels from real crops
+
+
+# --- the paper's per-dataset defaults (alpha, augmentation) for prepared datasets ---------------------------
+
+# from the original: config.ini's ALPHA and the ranges each 04_*_subset_aug.py passes to its augmentation
+PAPER_DEFAULTS = {
+    "isic2018": (0.5, dict(free_rotation=True, contrast=(0.5, 1.5), brightness=25.0, blur_kernels=(0, 3, 5, 7),
+                           noise=25)),
+    "hela": (1.0, dict(free_rotation=True, contrast=(0.7, 1.3), brightness=15.0, blur_kernels=(0, 3, 5, 7), noise=25)),
+    "suim": (1.0, dict(free_rotation=False, contrast=(0.5, 1.5), brightness=25.0, blur_kernels=(0, 3, 5, 7),
+                       noise=25)),
+    "cityscapes": (1.0, dict(free_rotation=False, contrast=(0.6, 1.4), brightness=15.0, blur_kernels=(0, 3),
+                             noise=15)),
+}
+
+
+def _defaults(ds):
+    a = ds.task.augment
+    return ds.default_alpha, dict(free_rotation=a.free_rotation, contrast=tuple(a.contrast), brightness=a.brightness,
+                                  blur_kernels=tuple(a.blur_kernels), noise=a.noise)
+
+
+@pytest.mark.parametrize("dataset", ["isic2018", "hela", "suim"])
+def test_official_datasets_get_the_papers_alpha_and_augmentation(dataset, tmp_path):
+    """Each prepared official dataset gets the paper's alpha (ISIC 0.5, the others 1) and its own augmentation
+    ranges (not ISIC's), also under another name, and also from a manifest written before it named the paper
+    dataset (its protocol line tells)."""
+    from imlib.data.official import hela, isic2018, suim
+
+    name = f"my_{dataset}"
+    prep, splits = tmp_path / "prep" / name, tmp_path / "splits"
+    if dataset == "isic2018":
+        isic2018.prepare(make_isic(tmp_path / "src"), prep, splits, size=32, strict_counts=False, name=name)
+    elif dataset == "suim":
+        suim.prepare(make_suim(tmp_path / "src"), prep, splits, size=32, name=name)
+    else:
+        hela.prepare(make_hela(tmp_path / "src", counts=(3, 1, 1)), prep, splits, name=name)
+    manifest = json.loads((prep / "manifest.json").read_text())
+    assert manifest["paper_dataset"] == dataset
+    cfg = make_config("smoke", dataset=name, prepared_dir=str(tmp_path / "prep"))
+    ds = load_dataset(cfg)
+    assert _defaults(ds) == PAPER_DEFAULTS[dataset] and ds.provenance["paper_dataset"] == dataset
+    del manifest["paper_dataset"]
+    (prep / "manifest.json").write_text(json.dumps(manifest))
+    assert _defaults(load_dataset(cfg)) == PAPER_DEFAULTS[dataset]
+
+
+def test_own_folder_defaults_and_the_cityscapes_table():
+    from imlib.data.registry import prepared_defaults
+
+    # a folder of one's own: alpha 1.0 and the default ranges, unless the manifest gives them
+    alpha, aug = prepared_defaults({"protocol": "imlib prepare folder", "kind": "binary"})
+    assert alpha == 1.0 and aug.free_rotation and aug.contrast == (0.5, 1.5)
+    alpha, aug = prepared_defaults({"default_alpha": 0.75, "free_rotation": False})
+    assert alpha == 0.75 and not aug.free_rotation
+    alpha, aug = prepared_defaults({"paper_dataset": "cityscapes"})
+    assert (alpha, aug.free_rotation, aug.contrast, aug.brightness, aug.blur_kernels, aug.noise) == \
+        (PAPER_DEFAULTS["cityscapes"][0], *PAPER_DEFAULTS["cityscapes"][1].values())
+    assert prepared_defaults({"protocol": "Cityscapes, the paper's Study B preprocessing, classes=35"})[0] == 1.0
+
+
+def test_own_folder_prepared_gets_alpha_one(tmp_path):
+    prepare(make_folder(tmp_path / "src"), tmp_path)
+    ds = load_dataset(make_config("smoke", dataset="mine", prepared_dir=str(tmp_path / "prepared")))
+    assert ds.default_alpha == 1.0 and ds.provenance["paper_dataset"] is None
+    assert ds.task.augment.contrast == (0.5, 1.5) and ds.task.augment.free_rotation

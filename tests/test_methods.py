@@ -151,20 +151,68 @@ def test_cli_options_reach_the_run(work, tmp_path):
     assert rec.config.options == {"mode": "ignore", "erode": 0, "dilate": 0, "filter": None}
 
 
-def _fake_record(method, seed, value, name="mine", metric="miou", higher=True):
-    """A minimal valid record of a run on a dataset of one's own."""
-    scores = {metric: value}
-    gen = {"generation": 0, "selected": f"{method}-0", "val": scores, "test": scores, "test_mean": value,
+def _fake_record(method, seed, value, name="mine", metric="miou", higher=True, stands_in_for=None, val=None,
+                 preset="smoke"):
+    """A minimal valid record of a run on a dataset of one's own (or a synthetic stand-in)."""
+    scores, val_scores = {metric: value}, {metric: value if val is None else val}
+    gen = {"generation": 0, "selected": f"{method}-0", "val": val_scores, "test": scores, "test_mean": value,
            "test_std": 0.0, "models": []}
     return records.from_dict({
-        "schema": records.SCHEMA_VERSION, "run_id": f"study_b/{name}/{method}/smoke-seed{seed}", "created": "now",
-        "config": make_config("smoke", dataset=name, method=method, seed=seed).to_dict(),
-        "dataset": {"name": name, "synthetic": False, "stands_in_for": None, "sizes": {}, "provenance": {}, "alpha": 1.0},
+        "schema": records.SCHEMA_VERSION, "run_id": f"study_b/{name}/{method}/{preset}-seed{seed}", "created": "now",
+        "config": make_config(preset, dataset=name, method=method, seed=seed).to_dict(),
+        "dataset": {"name": name, "synthetic": stands_in_for is not None, "stands_in_for": stands_in_for, "sizes": {},
+                    "provenance": {}, "alpha": 1.0},
         "task": {"kind": "multiclass", "metric": metric, "higher_is_better": higher, "classes": []},
-        "result": {"generation": 0, "model": f"{method}-0", "val": scores, "test": scores,
-                   "final_generation_test": scores},
+        "result": {"generation": 0, "model": f"{method}-0", "val": val_scores, "test": scores,
+                   "final_generation_test": scores, "candidates": 1, "candidates_test_mean": value},
         "generations": [gen], "timing": {"total_s": 1.0, "data_s": 0.0, "train_s": 1.0},
         "environment": {"python": "3", "platform": "p", "packages": {}, "device": {"type": "cpu"}, "git_commit": "c"}})
+
+
+def _stand_in(method, values, dataset="synthetic-lesion", metric="iou", paper="isic2018", vals=None, higher=True):
+    return [_fake_record(method, seed, v, name=dataset, metric=metric, higher=higher, stands_in_for=paper,
+                         val=None if vals is None else vals[seed], preset="mini") for seed, v in enumerate(values)]
+
+
+def test_study_b_table_shows_intervals_and_seeds():
+    recs = _stand_in("ldt", [0.60, 0.62, 0.64]) + _stand_in("im", [0.70, 0.70, 0.70])
+    comp = tables.study_b_comparison(recs)
+    row = comp[(comp.method == "ldt") & (comp.paper_dataset == "isic2018")].iloc[0]
+    assert row.seeds == 3 and row.reproduced == pytest.approx(62.0)
+    assert (row.ci_low, row.ci_high) == (pytest.approx(62 - 4.968, abs=1e-2), pytest.approx(62 + 4.968, abs=1e-2))
+    wide = tables.format_study_b(comp)
+    assert wide.loc["Labeled Only (LDT)", ("ISIC 2018 · IoU %", "this project: synthetic-lesion †, mini")] \
+        == "62.0 ± 5.0 (n=3) †"
+
+
+def test_paired_comparisons_say_what_the_seeds_resolve():
+    """IM vs LDT (clearly better on every seed), vs ME (mixed: no detectable difference) and vs the
+    semi-supervised baseline best on *validation* (FixMatch here, although U2PL is better on test)."""
+    recs = (_stand_in("ldt", [0.50, 0.60, 0.55]) + _stand_in("im", [0.60, 0.71, 0.64])
+            + _stand_in("me", [0.65, 0.66, 0.60]) + _stand_in("fixmatch", [0.55, 0.60, 0.60], vals=[0.9, 0.9, 0.9])
+            + _stand_in("u2pl", [0.80, 0.80, 0.80], vals=[0.1, 0.1, 0.1]))
+    comp = tables.paired_comparisons(recs).set_index("comparison")
+    assert comp.loc["IM vs LDT", "verdict"] == "IM better" and comp.loc["IM vs LDT", "im_better_on"] == 3
+    assert comp.loc["IM vs LDT", "difference"] == pytest.approx(10.0)
+    assert comp.loc["IM vs Model Ensemble", "verdict"] == "no detectable difference"
+    best = [c for c in comp.index if c.startswith("IM vs best semi-supervised")]
+    assert best == ["IM vs best semi-supervised (FixMatch, on validation)"]
+    # MCCE: lower is better, so fewer miscounted cells is a positive difference for IM
+    cells = (_stand_in("ldt", [3.0, 3.2, 3.1], "synthetic-cells", "mcce", "hela", higher=False)
+             + _stand_in("im", [2.0, 2.1, 2.2], "synthetic-cells", "mcce", "hela", higher=False))
+    row = tables.paired_comparisons(cells).iloc[0]
+    assert row.difference == pytest.approx(1.0) and row.verdict == "IM better"
+
+
+def test_reference_calibration_rule():
+    ok = tables.reference_calibration(_stand_in("ldt", [0.50, 0.52, 0.51]) + _stand_in("fdt", [0.60, 0.61, 0.62]))
+    assert ok.holds.all() and ok.gain[0] == pytest.approx(10.0)
+    close = tables.reference_calibration(_stand_in("ldt", [0.50, 0.60, 0.40]) + _stand_in("fdt", [0.56, 0.57, 0.55]))
+    assert not close.holds.any() and not close["intervals separate"].any()
+    cells = tables.reference_calibration(
+        _stand_in("ldt", [3.0, 3.1, 2.9], "synthetic-cells", "mcce", "hela", higher=False)
+        + _stand_in("fdt", [2.6, 2.6, 2.6], "synthetic-cells", "mcce", "hela", higher=False))
+    assert cells.gain[0] == pytest.approx(0.4 / 3) and not cells.holds[0]  # 13 % < the 20 % asked
 
 
 def test_own_datasets_get_a_table_of_their_own():

@@ -41,16 +41,36 @@ def test_schema_1_is_migrated():
     old = {"schema": 1, "config": {"method": "im", "im_mode": "ignore", "im_erode": 0, "im_dilate": 3,
                                    "im_filter": None, "extra": {}},
            "generations": [{"members": [{"name": "a"}]}], "environment": {"device": {"type": "cpu"}}}
-    new = records.migrate(old)
+    new = records.MIGRATIONS[1](old)
     assert new["schema"] == 2 and new["config"]["options"] == {"mode": "ignore", "erode": 0, "dilate": 3,
                                                                  "filter": None}
     assert "im_mode" not in new["config"] and "extra" not in new["config"]
     assert new["generations"][0]["models"] == [{"name": "a"}] and "members" not in new["generations"][0]
-    ssl = records.migrate({"schema": 1, "config": {"method": "fixmatch", "im_mode": "blackout",
+    ssl = records.MIGRATIONS[1]({"schema": 1, "config": {"method": "fixmatch", "im_mode": "blackout",
                                                    "extra": {"options": {"tau": 0.5}}},
                            "generations": [{"members": [], "hyperparameters": {"tau": 0.5}}]})
     assert ssl["config"]["options"] == {"tau": 0.5} and "im_mode" not in ssl["config"]
     assert old["config"]["im_mode"] == "ignore"  # the input is left as it was
+
+
+def test_schema_2_is_migrated():
+    """Schema 2 did not say which network a model kept (the mean teachers kept their EMA teacher) nor what
+    the headline was chosen from (all models of the candidate generations)."""
+    def model(name, score):
+        return {"name": name, "test": {"iou": score}}
+
+    imas = records.MIGRATIONS[2]({"schema": 2, "config": {"method": "imas"}, "task": {"metric": "iou"}, "result": {},
+                                  "generations": [{"generation": 0, "models": [model("a", 0.5), model("b", 0.7)]}]})
+    assert [m["evaluated"] for m in imas["generations"][0]["models"]] == ["teacher", "teacher"]
+    assert imas["result"] == {"candidates": 2, "candidates_test_mean": pytest.approx(0.6)}
+    im = records.MIGRATIONS[2]({"schema": 2, "config": {"method": "im"}, "task": {"metric": "iou"}, "result": {},
+                                "generations": [{"generation": 0, "models": [model("ldt", 0.1)]},
+                                                {"generation": 1, "models": [model("s0", 0.4), model("s1", 0.6)]},
+                                                {"generation": 2, "models": [model("t0", 0.8)]}]})
+    assert {m["evaluated"] for g in im["generations"] for m in g["models"]} == {"student"}
+    # generation 0 (the LDT teachers) is not a candidate of a generational method
+    assert im["result"] == {"candidates": 3, "candidates_test_mean": pytest.approx(0.6)}
+    assert im["schema"] == 3
 
 
 @pytest.mark.parametrize("break_it, field", [

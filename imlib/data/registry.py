@@ -2,6 +2,7 @@
 prepared by ``imlib prepare`` under ``cfg.prepared_dir/<name>`` (see :mod:`imlib.data.folder`)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 from imlib.config import RunConfig
 from imlib.data import Dataset, SegData
 from imlib.data import synthetic
-from imlib.data.task import AugmentConfig, Task
+from imlib.data.task import PAPER_DATASETS, AugmentConfig, Task
 from imlib.paths import resolve
 
 # (task, default alpha, the paper dataset it stands in for). Augmentation is the paper's per dataset, with
@@ -45,6 +46,34 @@ def prepared_path(cfg: RunConfig) -> Path:
     return local if local.exists() else resolve(local)
 
 
+# the protocol line each official preparer wrote before manifests named their paper dataset
+_PROTOCOL_PREFIXES = {"ISIC 2018": "isic2018", "HeLa": "hela", "SUIM": "suim", "Cityscapes": "cityscapes"}
+
+
+def paper_dataset(manifest: dict) -> str | None:
+    """The paper dataset a prepared dataset is (``isic2018``, ``hela``, ``suim``, ``cityscapes``), as its
+    preparer recorded it (``paper_dataset``; for older manifests, its ``protocol`` line); None for a folder of
+    one's own (``imlib prepare folder``)."""
+    key = manifest.get("paper_dataset")
+    if key is None and "protocol" in manifest:
+        key = next((k for prefix, k in _PROTOCOL_PREFIXES.items() if str(manifest["protocol"]).startswith(prefix)),
+                   None)
+    return key if key in PAPER_DATASETS else None
+
+
+def prepared_defaults(manifest: dict) -> tuple[float, AugmentConfig]:
+    """(default alpha, augmentation) of a prepared dataset: the paper's for its datasets (``PAPER_DATASETS``:
+    ISIC 2018 alpha 0.5, the others 1; each one's augmentation ranges); for one's own folder alpha 1.0 and
+    the default (ISIC) ranges, unless the manifest gives ``default_alpha``. An explicit ``free_rotation`` in
+    the manifest wins (SUIM and Cityscapes write False, as the table has it)."""
+    paper = PAPER_DATASETS.get(paper_dataset(manifest) or "")
+    alpha = float(manifest.get("default_alpha", paper.alpha if paper else 1.0))
+    augment = paper.augment if paper else AugmentConfig()
+    if "free_rotation" in manifest:
+        augment = dataclasses.replace(augment, free_rotation=bool(manifest["free_rotation"]))
+    return alpha, augment
+
+
 def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
     """A dataset written by ``imlib prepare``: its splits as prepared (the labeled fraction is part of
     the prepared split, so a different ``labeled_fraction`` is an error, not a silent re-split)."""
@@ -69,18 +98,19 @@ def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset
     names = tuple(manifest["class_names"])
     # multi-label channels named as HeLa's get its cell-count metric and position handling
     channel = {n: names.index(n) for n in ("alive", "dead", "position") if kind == "multilabel" and n in names}
+    alpha, augment = prepared_defaults(manifest)
     task = Task(kind, manifest["in_channels"], len(names), names, alive_channel=channel.get("alive"),
-                dead_channel=channel.get("dead"), position_channel=channel.get("position"),
-                augment=AugmentConfig(free_rotation=manifest.get("free_rotation", True)))
+                dead_channel=channel.get("dead"), position_channel=channel.get("position"), augment=augment)
     train = SegData.cat([parts["labeled"], parts["unlabeled"]])
     n_lab = len(parts["labeled"])
     return Dataset(
-        name=cfg.dataset, task=task, default_alpha=1.0, synthetic=False, stands_in_for=None,
+        name=cfg.dataset, task=task, default_alpha=alpha, synthetic=False, stands_in_for=None,
         train=train.to(device), labeled_idx=torch.arange(n_lab), unlabeled_idx=torch.arange(n_lab, len(train)),
         val=parts["val"].to(device), test=parts["test"].to(device),
         provenance={"source": manifest["source"], "prepared": str(folder), "kind": kind, "size": manifest["size"],
                     "splits": manifest["splits"], "seed": manifest["seed"],
                     "protocol": manifest.get("protocol", "imlib prepare folder"),
+                    "paper_dataset": paper_dataset(manifest),
                     "data_version": hashlib.sha256(manifest_path.read_bytes()).hexdigest()[:16]},
     )
 
@@ -90,7 +120,7 @@ def load_dataset(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
         return load_prepared(cfg, device)
     task, alpha, stands_in = SYNTHETIC_TASKS[cfg.dataset]
     s = cfg.image_size
-    # disjoint seeds per split so val/test never repeat a training image
+    # one seed per split; synthetic.image_seed keeps the splits' images apart for any size
     parts = {name: synthetic.generate(cfg.dataset, n, s, cfg.data_seed * 10 + k)
              for k, (name, n) in enumerate((("train", cfg.n_train), ("val", cfg.n_val), ("test", cfg.n_test)))}
     lab, unl = labeled_split(cfg.n_train, cfg.labeled_fraction, cfg.data_seed)
@@ -100,5 +130,6 @@ def load_dataset(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
         val=SegData(*parts["val"]).to(device), test=SegData(*parts["test"]).to(device),
         provenance={"source": "imlib.data.synthetic (procedurally generated)",
                     "generator_version": synthetic.GENERATOR_VERSION, "data_seed": cfg.data_seed,
-                    "image_size": s, "stands_in_for": stands_in, "data_version": synthetic.GENERATOR_VERSION},
+                    "image_size": s, "stands_in_for": stands_in,
+                    "data_version": synthetic.data_version(max(cfg.n_train, cfg.n_val, cfg.n_test))},
     )

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from imlib.cell_positions import disc_radii, draw_discs
 
 GENERATOR_VERSION = 3  # bump when the images a seed produces change
+SEED_STRIDE = 7919  # image i < SEED_STRIDE of seed s draws from base + s * SEED_STRIDE + i (version 3's images)
 
 
 class _Rng:
@@ -255,12 +256,38 @@ PAINTERS: dict[str, Callable[[_Rng, int], tuple[torch.Tensor, torch.Tensor]]] = 
 def generate(name: str, n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images (n, C, size, size) uint8 and labels (n, L, size, size) uint8 of a synthetic task.
 
-    Image i depends only on (name, seed, i), so a larger ``n`` extends a smaller one.
+    Image i depends only on (name, seed, i) (see :func:`image_seed`), so a larger ``n`` extends a smaller
+    one, and different seeds never share an image, whatever ``n``.
     """
     if name not in PAINTERS:
         raise ValueError(f"unknown synthetic dataset {name!r}; expected one of {sorted(PAINTERS)}")
     if size % 16:
         raise ValueError(f"synthetic image size must be divisible by 16, got {size}")
-    base = sum(map(ord, name)) * 1_000_003
-    pairs = [PAINTERS[name](_Rng(base + seed * 7919 + i), size) for i in range(n)]
+    pairs = [PAINTERS[name](_Rng(image_seed(name, seed, i)), size) for i in range(n)]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+
+def image_seed(name: str, seed: int, i: int) -> int:
+    """The torch seed of image ``i`` of ``seed``'s stream.
+
+    Images ``i < SEED_STRIDE`` keep version 3's seeds, ``base + seed * SEED_STRIDE + i``, so every image
+    made so far is unchanged; within that range distinct (seed, i) never share a seed. Beyond it that
+    formula would run into the next seed's images (the train split's image 7919 was the val split's image
+    0, as the splits use consecutive seeds), so those images draw a 64-bit seed from
+    ``np.random.SeedSequence((name, seed, i))`` with the top bit set: independent per (seed, i), and
+    outside the range of the small seeds above.
+    """
+    if i < 0:
+        raise ValueError(f"image index must be >= 0, got {i}")
+    base = sum(map(ord, name)) * 1_000_003
+    if i < SEED_STRIDE:
+        return base + seed * SEED_STRIDE + i
+    words = [int.from_bytes(name.encode(), "little"), seed % 2**64, i]
+    hi, lo = (int(w) for w in np.random.SeedSequence(words).generate_state(2, np.uint32))
+    return (1 << 63) | ((hi << 32 | lo) & ((1 << 63) - 1))
+
+
+def data_version(n: int) -> int | str:
+    """The data version of a stream of ``n`` images: ``GENERATOR_VERSION`` while every image keeps version
+    3's seed; a distinct version once images beyond ``SEED_STRIDE`` (new seeds) are part of it."""
+    return GENERATOR_VERSION if n <= SEED_STRIDE else f"{GENERATOR_VERSION}+seedseq"

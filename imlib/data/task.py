@@ -26,6 +26,26 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class PaperDataset:
+    """What the paper uses for one of its datasets: the U-Net width and the offline augmentation."""
+
+    alpha: float
+    augment: AugmentConfig
+
+
+# The paper's datasets by their official key (the default ``--name`` of ``imlib prepare <key>``), from the
+# original code (paper-notes §3, §8): ALPHA of config.ini; the ranges each ``04_*_subset_aug.py`` passes to
+# create_augment_images_and_masks_* (max_blur 3 -> kernels 3/5/7, max_blur 1 -> 3).
+PAPER_DATASETS: dict[str, PaperDataset] = {
+    "isic2018": PaperDataset(0.5, AugmentConfig()),  # (0.5, 1.5), +-25, blur <= 3, noise 25, free rotation
+    "hela": PaperDataset(1.0, AugmentConfig(contrast=(0.7, 1.3), brightness=15.0)),
+    "suim": PaperDataset(1.0, AugmentConfig(free_rotation=False)),
+    "cityscapes": PaperDataset(1.0, AugmentConfig(free_rotation=False, contrast=(0.6, 1.4), brightness=15.0,
+                                                  blur_kernels=(0, 3), noise=15)),
+}
+
+
+@dataclass(frozen=True)
 class Task:
     kind: Kind
     in_channels: int

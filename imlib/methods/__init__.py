@@ -31,6 +31,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
     # generational method is its LDT teachers and is not a candidate)
     candidates = [g for g in generations if g.generation > 0] or generations
     best = pick_best(candidates, lambda g: g.val[task.metric], task.higher_is_better)
+    pool = [m.test[task.metric] for g in candidates for m in g.models]
     return RunRecord(
         run_id=cfg.run_id, created=provenance.now(),
         config=run_.cfg,
@@ -39,7 +40,8 @@ def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
         task=TaskInfo(kind=task.kind, metric=task.metric, higher_is_better=task.higher_is_better,
                       classes=list(task.class_names)),
         result=Headline(generation=best.generation, model=best.selected, val=best.val, test=best.test,
-                        final_generation_test=generations[-1].test),
+                        final_generation_test=generations[-1].test, candidates=len(pool),
+                        candidates_test_mean=sum(pool) / len(pool)),
         generations=generations,
         timing=Timing(total_s=round(time.perf_counter() - t0, 2), data_s=round(loaded - t0, 2),
                       train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2)),

@@ -2,9 +2,15 @@
 and knowledge distillation between them.
 
 The decoder runs on the encoder features under three perturbations in one batch: none, weak channel
-dropout (p 0.25) and strong channel dropout (p 0.75); pseudo-labels come from each stream of the weak
-view (the teacher forward has its dropout on). Two strong image views with CutMix; the second is also
-decoded under both dropouts. Terms:
+dropout (p 0.25) and strong channel dropout (p 0.75), only the unlabeled half perturbed (official
+``need_fp``: decoder batch [labeled, weak, weak-dropout, strong-dropout]); pseudo-labels come from each
+stream of the weak view (the teacher forward has its dropout on). Two strong image views with CutMix; the second is also
+decoded under both dropouts. The CutMix partner's pseudo-labels (all three streams) come from a no-grad
+forward in *eval* mode (BatchNorm running statistics) with the feature dropout still active, as the
+official: ``model.eval()`` before the partner forwards, but its ``PertDropout`` keeps its
+``nn.Dropout2d`` modules in a plain list, so ``eval()`` never reaches them and they keep dropping.
+Feature-dropout masks are drawn from the objective's generator (:func:`channel_dropout`; official:
+``nn.Dropout2d``, the global RNG), so a resumed run is bit-identical. Terms:
 
 * L_s1, L_s2: strong views vs the clean weak pseudo-label;
 * L_tkd ("teacher" distillation): the perturbed streams (weak view's, and the second strong view's)
@@ -19,19 +25,19 @@ uses the task's loss like the other baselines, so the comparison isolates the me
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from imlib.methods.unimatch import unimatch_total
+from imlib.methods.unimatch import channel_dropout, unimatch_total
 from imlib.methods.options import Option
 from imlib.semi.objective import SemiObjective, eval_mode
 from imlib.semi.pseudo import confident_loss
 from imlib.semi.views import mix
 
 
-def dropout_streams(model, features: list[torch.Tensor], rates: tuple[float, ...]) -> list[torch.Tensor]:
+def dropout_streams(model, features: list[torch.Tensor], rates: tuple[float, ...],
+                    gen: torch.Generator | None = None) -> list[torch.Tensor]:
     """Decode ``features`` once clean and once per dropout rate, in one batch; returns the logits of
-    each stream ([clean, rate_1, rate_2, ...])."""
-    batch = [torch.cat([f] + [F.dropout2d(f, p, training=True) for p in rates]) for f in features]
+    each stream ([clean, rate_1, rate_2, ...]). Dropout masks come from ``gen``."""
+    batch = [torch.cat([f] + [channel_dropout(f, p, gen) for p in rates]) for f in features]
     return list(model.decode(batch).chunk(1 + len(rates)))
 
 
@@ -41,18 +47,26 @@ class CrossMatch(SemiObjective):
                "eta": Option(0.3, "published mix of the two distillations"),
                "weights": Option((0.25, 0.25, 0.5), "UniMatch's weighting, which CrossMatch keeps")}
 
+    @torch.no_grad()
+    def partner(self, model, xm: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The partner batch's (pseudo-label, confidence) of the clean, weak- and strong-dropout streams:
+        eval-mode BatchNorm, feature dropout active (the official's behaviour, see the module docstring)."""
+        rates = (self.options["p_weak"], self.options["p_strong"])
+        with eval_mode(model):
+            return [self.pseudo(s) for s in dropout_streams(model, model.encode(xm), rates, self.gen)]
+
     def loss(self, model, step, total_steps):
         tau, task, o = self.options["tau"], self.task, self.options
         rates = (o["p_weak"], o["p_strong"])
         xl, yl = self.labeled_batch()
         xu, xm = self.unlabeled_batch(), self.unlabeled_batch("partner")
-        with torch.no_grad(), eval_mode(model):  # the partner's pseudo-labels, every stream
-            partner = [self.pseudo(s) for s in dropout_streams(model, model.encode(xm), rates)]
+        partner = self.partner(model, xm)
         nl = len(xl)
         feats = model.encode(torch.cat([xl, xu]))
-        clean, weak_fp, strong_fp = dropout_streams(model, feats, rates)
-        logits_l, logits_u = clean[:nl], clean[nl:]
-        weak_fp, strong_fp = weak_fp[nl:], strong_fp[nl:]
+        # official (need_fp): only the unlabeled half is perturbed; the decoder batch is [x, u, weak(u), strong(u)]
+        nu = len(xu)
+        batch = [torch.cat([f] + [channel_dropout(f[nl:], p, self.gen) for p in rates]) for f in feats]
+        logits_l, logits_u, weak_fp, strong_fp = model.decode(batch).split([nl, nu, nu, nu])
         pl = [self.pseudo(logits_u), self.pseudo(weak_fp), self.pseudo(strong_fp)]  # clean, weak, strong
         box1, box2 = self.boxes(xu), self.boxes(xu)
         xs1 = mix(self.strong(xu), self.strong(xm), box1)
@@ -60,7 +74,7 @@ class CrossMatch(SemiObjective):
         # both strong views clean, and the second one under each dropout, in one decoder batch
         f2 = model.encode(torch.cat([xs1, xs2]))
         n = len(xs1)
-        batch = [torch.cat([f] + [F.dropout2d(f[n:], p, training=True) for p in rates]) for f in f2]
+        batch = [torch.cat([f] + [channel_dropout(f[n:], p, self.gen) for p in rates]) for f in f2]
         logits_s1, logits_s2, s2_weak, s2_strong = model.decode(batch).split([n, n, n, n])
 
         def target(i, box):  # stream i's pseudo-label and confidence, CutMix-ed with the partner's

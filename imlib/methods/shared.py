@@ -33,10 +33,12 @@ class TrainedModel:
     history: list[dict] = field(default_factory=list)
     reused: bool = False
     checkpoint: str = ""
+    evaluated: str = "student"
 
     def record(self) -> ModelRecord:
         return ModelRecord(name=self.name, val=self.val, test=self.test, best_epoch=self.best_epoch,
                            seconds=round(self.seconds, 3), reused=self.reused, checkpoint=self.checkpoint,
+                           evaluated=self.evaluated,
                            history=[{k: (round(v, 6) if isinstance(v, float) else v) for k, v in h.items()}
                                     for h in self.history])
 
@@ -85,7 +87,8 @@ class Run:
             else:
                 network.load_state_dict(cached.state)
             models.append(TrainedModel(f"{role}-{i}", network, cached.val, cached.test, cached.best_epoch,
-                                       cached.seconds, cached.history, reused=reused, checkpoint=str(path)))
+                                       cached.seconds, cached.history, reused=reused, checkpoint=str(path),
+                                       evaluated=cached.evaluated))
         return models
 
     def model_key(self, scope: Scope, role: str, index: int) -> str:
@@ -100,7 +103,7 @@ class Run:
         network.load_state_dict(res.state)
         val = evaluate(network, self.dataset.val, self.task, amp=self.cfg.amp)
         test = evaluate(network, self.dataset.test, self.task, amp=self.cfg.amp)
-        return CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history)
+        return CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history, res.evaluated)
 
     def rank(self, models: list[TrainedModel]) -> list[TrainedModel]:
         """Best first by the task's metric on *validation* (never test), ties in training order."""

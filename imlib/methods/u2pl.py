@@ -4,20 +4,28 @@ A mean teacher (EMA 0.99 of the parameters; copied from the student when the unl
 after ``sup_only_fraction`` of training) labels the unlabeled batch, which is CutMix-ed (p 0.5, image
 i with image i + 1). Two unlabeled terms:
 
-* L_u: the pseudo-label loss without the most uncertain pixels: those whose teacher entropy is in the
-  top alpha_t, alpha_t = (100 - drop_percent) % x (1 - t / T), i.e. 20 % at the start, 0 % at the end,
-  rescaled by (all pixels / kept pixels);
+* L_u: the pseudo-label loss without the most uncertain pixels: those whose entropy under the
+  teacher's train-mode forward on the (CutMix-ed) batch is in the top (100 - drop_percent) % x
+  (1 - t / T), i.e. 20 % at the start, 0 % at the end; the mean loss over the kept pixels times
+  (all pixels / kept pixels) (official ``compute_unsupervised_loss``);
 * L_c: a contrastive loss on a representation head (conv-BN-ReLU-conv on the decoder's last features,
-  pooled to stride 4; its parameters live with the method, the U-Net's count is unchanged). Per class
-  c: anchors are student features of pixels labeled c (ground truth or pseudo-label) whose teacher
-  entropy is in the lowest ``low_entropy`` % and with prob(c) > 0.3; the positive is the mean teacher
-  feature of c; negatives are teacher features of *unreliable* unlabeled pixels (entropy in the top
-  alpha_t) for which c ranks ``low_rank``..``high_rank`` - 1 among the classes, and of labeled pixels
-  where c is in the top ``low_rank`` but is not the truth, kept in a per-class FIFO memory bank.
-  InfoNCE with cosine similarity / temperature 0.5, 256 anchors, 50 negatives each.
+  pooled to stride 4; its parameters live with the method, the U-Net's count is unchanged), with
+  alpha_t = ``low_entropy`` % x (1 - t / T) (official ``low_entropy_threshold`` 20, decayed like the
+  drop rate). Per class c, its *low-entropy* pixels are the labeled pixels of c and the unlabeled
+  pixels pseudo-labeled c whose teacher entropy is in the lowest alpha_t of the unlabeled pixels;
+  anchors are the student features of those with prob(c) > 0.3; the positive is the mean teacher
+  feature of those low-entropy pixels (official ``seg_proto_list``, not of every pixel of c); negatives
+  are teacher features of *unreliable* unlabeled pixels (entropy in the top alpha_t) for which c ranks
+  ``low_rank``..``high_rank`` - 1 among the classes, and of labeled pixels where c is in the top
+  ``low_rank`` but is not the truth, kept in a per-class FIFO memory bank. InfoNCE with cosine
+  similarity / temperature 0.5, 256 anchors, 50 negatives each. The sum over classes is divided by the
+  number of classes that have low-entropy pixels (a class without anchors or bank negatives adds 0 but
+  counts), and L_c is 0 when at most one class has any (official ``reco_loss / valid_seg``).
 
-L = L_sup + L_u + L_c. ``low_rank`` is capped at K - 1 so that every class can have negatives; binary
-and multi-label channels are two-class problems with their own banks.
+L = L_sup + L_u + L_c. Kept different: the negatives follow the paper (pixels *not* of class c); the
+official code intersects them with the pixels labeled c, which leaves its labeled negatives always
+empty (Haochen-Wang409/U2PL issue #171). ``low_rank`` is capped at K - 1 so that every class can have
+negatives; binary and multi-label channels are two-class problems with their own banks.
 """
 from __future__ import annotations
 
@@ -37,8 +45,19 @@ from imlib.semi.views import mix
 
 
 def unreliable_fraction(progress: float, drop_percent: float = 80.0) -> float:
-    """alpha_t as a fraction: (100 - drop_percent) / 100 x (1 - t / T)."""
+    """The fraction of pixels L_u drops: (100 - drop_percent) / 100 x (1 - t / T)."""
     return (100.0 - drop_percent) / 100.0 * (1.0 - min(max(progress, 0.0), 1.0))
+
+
+def low_entropy_fraction(progress: float, low_entropy: float = 20.0) -> float:
+    """The contrastive alpha_t as a fraction: low_entropy / 100 x (1 - t / T) (official ``alpha_t``)."""
+    return low_entropy / 100.0 * (1.0 - min(max(progress, 0.0), 1.0))
+
+
+def reliable_loss(logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor, task) -> torch.Tensor:
+    """U2PL's L_u: the mean pixel loss over the kept pixels times (all pixels / kept pixels)."""
+    kept = keep.sum().clamp_min(1)
+    return (pixel_loss(logits, target, task) * keep).sum() / kept * (keep.numel() / kept)
 
 
 def reliable_mask(ent: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -69,8 +88,8 @@ class ContrastGroup:
     """One class group's batch at the representation's resolution, labeled images first.
 
     rep_s/rep_t: student/teacher features (N, D, h, w); labels (N, h, w) long, -1 = ignore; probs (N, K,
-    h, w) the teacher's; reliable (N, h, w) bool: pixels that may be anchors; unreliable: unlabeled pixels
-    whose features may be negatives."""
+    h, w) the teacher's; reliable (N, h, w) bool: the low-entropy pixels (every labeled one), which give
+    the anchors and the prototypes; unreliable: unlabeled pixels whose features may be negatives."""
 
     rep_s: torch.Tensor
     rep_t: torch.Tensor
@@ -83,7 +102,8 @@ class ContrastGroup:
 
 def contrastive_loss(group: ContrastGroup, bank: MemoryBank, bank_offset: int, gen: torch.Generator,
                      options: dict) -> torch.Tensor | None:
-    """U2PL's L_c for one class group (None when no class has both anchors and negatives)."""
+    """U2PL's L_c for one class group: the sum of the per-class InfoNCE terms over the number of classes
+    with low-entropy pixels (None when at most one class has any)."""
     n, k = group.probs.shape[:2]
     dev = group.rep_s.device
     rep_s = group.rep_s.permute(0, 2, 3, 1)
@@ -94,30 +114,37 @@ def contrastive_loss(group: ContrastGroup, bank: MemoryBank, bank_offset: int, g
     valid = labels >= 0
     low_rank, high_rank = min(options["low_rank"], k - 1), options["high_rank"]
     queries, temperature = options["queries"], options["temperature"]
-    losses = []
+    losses, classes = [], 0
     for c in range(k):
         is_c = (labels == c) & valid
         rc = rank[:, c]
         negatives = ((labeled & valid & (rc < low_rank) & ~is_c)
                      | (~labeled & group.unreliable & (rc >= low_rank) & (rc < high_rank)))
         bank.push(bank_offset + c, rep_t[negatives])
-        anchors = rep_s[is_c & group.reliable & (probs[:, c] > options["prob_threshold"])]
+        low_c = is_c & group.reliable
+        if not bool(low_c.any()):
+            continue
+        classes += 1
+        anchors = rep_s[low_c & (probs[:, c] > options["prob_threshold"])]
         negs = bank.get(bank_offset + c)
         if len(anchors) == 0 or len(negs) == 0:
-            continue
-        positive = rep_t[is_c].mean(0)
+            continue  # counts in the denominator, adds 0 (official)
+        positive = rep_t[low_c].mean(0)
         q = anchors[torch.randint(len(anchors), (queries,), generator=gen, device=dev)]
         nk = negs[torch.randint(len(negs), (queries, options["negatives"]), generator=gen, device=dev)]
         keys = torch.cat([positive.expand(queries, 1, -1), nk.to(q.dtype)], 1)
         logits = F.cosine_similarity(q[:, None], keys, dim=-1) / temperature
         losses.append(F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=dev)))
-    return torch.stack(losses).mean() if losses else None
+    if classes <= 1:
+        return None
+    return (torch.stack(losses).sum() if losses else group.rep_s.sum() * 0) / classes
 
 
 class U2PL(MeanTeacherObjective):
     OPTIONS = {"ema": Option(0.99, "published"),
                "drop_percent": Option(80.0, "published: 20 % -> 0 % of pixels dropped"),
-               "low_entropy": Option(20.0, "published anchor percentile"),
+               "low_entropy": Option(20.0, "published low_entropy_threshold: anchor / negative percentile at the "
+                                           "start, decayed to 0 over training"),
                "low_rank": Option(3, "published (capped at K - 1)"), "high_rank": Option(20, "published"),
                "prob_threshold": Option(0.3, "published anchor probability"),
                "temperature": Option(0.5, "published"), "queries": Option(256, "published"),
@@ -171,13 +198,16 @@ class U2PL(MeanTeacherObjective):
             t_logits, t_rep = forward_with_representation(self.teacher, self.teacher_head, x)
             self.teacher_head.eval()
         loss_x = self.supervised(logits[:nl], yl)
-        frac = unreliable_fraction(step / total_steps, o["drop_percent"])
-        keep = reliable_mask(entropy(pu, task), frac)
-        loss_u = (pixel_loss(logits[nl:], lab_u, task) * keep).sum() / keep.numel()
-        loss_c = self.contrast(rep, t_rep, torch.cat([yl, lab_u]), activate(t_logits, task), nl, frac)
+        t_probs = activate(t_logits, task)
+        # official: the entropy that decides the dropped pixels is the train-mode teacher's on this batch
+        keep = reliable_mask(entropy(t_probs[nl:], task), unreliable_fraction(step / total_steps, o["drop_percent"]))
+        loss_u = reliable_loss(logits[nl:], lab_u, keep, task)
+        alpha = low_entropy_fraction(step / total_steps, o["low_entropy"])
+        loss_c = self.contrast(rep, t_rep, torch.cat([yl, lab_u]), t_probs, nl, alpha)
         return loss_x + loss_u + o["contrast_weight"] * loss_c, {"sup": loss_x, "unsup": loss_u, "contrast": loss_c}
 
-    def contrast(self, rep, t_rep, labels, t_probs, nl, frac) -> torch.Tensor:
+    def contrast(self, rep, t_rep, labels, t_probs, nl, alpha) -> torch.Tensor:
+        """L_c, the mean over the class groups that have a term; ``alpha``: the low-/high-entropy fraction."""
         o, task, stride = self.options, self.task, self.options["rep_stride"]
         h, w = rep.shape[-2:]
         probs = F.adaptive_avg_pool2d(t_probs, (h, w))
@@ -188,8 +218,8 @@ class U2PL(MeanTeacherObjective):
         for g, gp in enumerate(class_groups(probs, task)):
             ent = entropies[:, g]
             ent_u = ent[nl:]
-            low = ent <= torch.quantile(ent_u.flatten(), o["low_entropy"] / 100)
-            high = (ent >= torch.quantile(ent_u.flatten(), 1 - frac)) if frac > 0 else torch.zeros_like(low)
+            low = ent <= torch.quantile(ent_u.flatten(), alpha)  # official np.percentile(alpha_t), >=/<= inclusive
+            high = ent >= torch.quantile(ent_u.flatten(), 1 - alpha)
             low[:nl] = True
             group = ContrastGroup(rep, t_rep, lab[:, 0 if task.kind == "multiclass" else g], gp, low, high, nl)
             term = contrastive_loss(group, self.bank, g * gp.shape[1], self.gen, o)

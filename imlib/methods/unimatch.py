@@ -4,16 +4,33 @@ The weak view's encoder features are decoded twice in one batch: as they are (th
 after channel dropout (``Dropout2d(fp_dropout)``; on every feature map the U-Net's decoder reads,
 where DeepLabV3+ perturbs its low- and high-level features). Each strong view gets its own CutMix box.
 Loss = (L_sup + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2 (unimatch.py).
+
+The dropout masks are drawn from the objective's own generator (:func:`channel_dropout`, the same
+distribution and 1 / (1 - p) scaling as ``Dropout2d``; official: ``nn.Dropout2d``, i.e. the global RNG),
+so that every random draw of a step is in the checkpointed generator and a resumed run is
+bit-identical to an uninterrupted one.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from imlib.methods.options import Option
 from imlib.semi.objective import SemiObjective
 from imlib.semi.pseudo import confident_loss
 from imlib.semi.views import mix
+
+
+def channel_dropout(x: torch.Tensor, p: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """``F.dropout2d(x, p, training=True)`` with its mask drawn from ``gen`` (the global RNG when None):
+    each (sample, channel) map is zeroed with probability ``p``, the others scaled by 1 / (1 - p). The
+    mask is drawn on the generator's device and moved to the features'."""
+    if p <= 0:
+        return x
+    if p >= 1:
+        return torch.zeros_like(x)
+    dev = gen.device if gen is not None else x.device
+    keep = torch.rand(x.shape[:2], generator=gen, device=dev) >= p
+    return x * (keep.to(device=x.device, dtype=x.dtype) / (1 - p))[..., None, None]
 
 
 def unimatch_total(sup, s1, s2, fp, weights=(0.25, 0.25, 0.5)):
@@ -34,7 +51,7 @@ class UniMatch(SemiObjective):
         lab_m, conf_m = self.pseudo(self.predict_eval(model, xm))
         nl, nu = len(xl), len(xu)
         feats = model.encode(torch.cat([xl, xu]))
-        perturbed = [F.dropout2d(f[nl:], self.options["fp_dropout"], training=True) for f in feats]
+        perturbed = [channel_dropout(f[nl:], self.options["fp_dropout"], self.gen) for f in feats]
         out = model.decode([torch.cat([f, p]) for f, p in zip(feats, perturbed)])
         logits_l, logits_u, logits_fp = out.split([nl, nu, nu])
         lab_u, conf_u = self.pseudo(logits_u)

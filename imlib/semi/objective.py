@@ -1,9 +1,9 @@
 """The training objective every semi-supervised baseline builds on.
 
-A step sees a labeled batch and an unlabeled batch of the same size (plus, for CutMix, a second
-unlabeled "partner" batch drawn from its own shuffle, as UniMatch's second loader), both as weak
-views. An epoch is one pass over the unlabeled set (UniMatch, U2PL, iMAS) unless the preset fixes the
-steps per epoch. Every method supervises the labeled batch with the paper's task loss, so that the
+A step sees a labeled batch (as LDT sees it, unaugmented) and an unlabeled batch of the same size
+as a weak view; methods that CutMix with a second unlabeled batch draw it from the "partner" shuffle
+(UniMatch's second loader; iMAS mixes within its own batch, U2PL pairs neighbours). An epoch is one
+pass over the unlabeled set (UniMatch, U2PL, iMAS) unless the preset fixes the steps per epoch. Every method supervises the labeled batch with the paper's task loss, so that the
 comparison with LDT/IM isolates what the method does with the unlabeled images.
 
 Naming follows UniMatch: ``x`` labeled, ``u`` unlabeled, ``m`` the CutMix partner; ``w``/``s1``/``s2``
@@ -79,9 +79,10 @@ class SemiObjective(Objective):
     # --- batches and views ----------------------------------------------------------------------
 
     def labeled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A labeled batch exactly as LDT sees it (no flips or rotations: LDT, ME and IM train without
+        online augmentation, so the baselines' labeled signal must not get any either)."""
         idx = self.streams["labeled"].next(self.batch_size).to(self.device)
-        return weak_view(self.labeled.images[idx], self.labeled.labels[idx], self.task.augment.free_rotation,
-                         self.gen)
+        return self.labeled.images[idx], self.labeled.labels[idx]
 
     def unlabeled_batch(self, stream: str = "unlabeled") -> torch.Tensor:
         idx = self.streams[stream].next(self.batch_size).to(self.device)
@@ -111,9 +112,9 @@ class SemiObjective(Objective):
 
 class MeanTeacherObjective(SemiObjective):
     """A semi-supervised objective with an EMA teacher (``options["ema"]``) that labels the unlabeled
-    images and is the network validated and kept once it has started (iMAS, FPL, U2PL).
+    images and is validated beside the student once it has started (iMAS, FPL, U2PL).
 
-    ``EMA_BUFFERS``: average BatchNorm statistics too (iMAS, FPL) or only the parameters (U2PL, whose
+    ``EMA_BUFFERS``: average BatchNorm statistics too (iMAS) or only the parameters (FPL, U2PL, whose
     teacher's train-mode forwards update its own statistics). ``ema_pairs`` lists every (teacher,
     student) pair the update averages (U2PL adds its representation head). A teacher starts as a copy of
     the initial student unless ``teacher_started`` is set False in ``bind`` and :meth:`start_teacher` is
@@ -147,8 +148,11 @@ class MeanTeacherObjective(SemiObjective):
             for teacher, student in self.ema_pairs(model):
                 ema_update(teacher, student, step, self.options["ema"], buffers=self.EMA_BUFFERS)
 
-    def eval_model(self, model: nn.Module) -> nn.Module:
-        return self.teacher if self.teacher_started else model
+    def eval_candidates(self, model: nn.Module) -> dict[str, nn.Module]:
+        """Student and EMA teacher are both validated every epoch and the better one is kept (the
+        official iMAS and UniMatch V2 evaluate both): at a few hundred steps an EMA of decay 0.99-0.996
+        still carries much of its random start."""
+        return {"student": model, "teacher": self.teacher} if self.teacher_started else {"student": model}
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "teacher": self.teacher.state_dict(), "teacher_started": self.teacher_started}

@@ -21,8 +21,9 @@ def ema_update(teacher: nn.Module, student: nn.Module, step: int, momentum: floa
     """teacher <- d * teacher + (1 - d) * student with d = min(1 - 1 / (step + 1), momentum), the
     warm-up used by U2PL, iMAS and UniMatch V2 (early on the teacher follows the student closely).
 
-    ``buffers``: also average BatchNorm running statistics (iMAS, UniMatch V2); U2PL averages the
-    parameters only and lets the teacher's own train-mode forwards update its statistics.
+    ``buffers``: also average BatchNorm running statistics (iMAS, UniMatch V2); U2PL and FPL (official
+    AEL+FPL) average the parameters only and let the teacher's own train-mode forwards update its
+    statistics.
     Returns the decay used.
     """
     decay = min(1.0 - 1.0 / (step + 1), momentum)

@@ -4,7 +4,7 @@
 * strong (FixMatch/UniMatch): colour jitter (brightness, contrast, saturation 0.5, hue 0.25) with
   p 0.8, greyscale with p 0.2, Gaussian blur with sigma in [0.1, 2] with p 0.5; then CutMix;
 * iMAS's intensity augmentation: two operations per image from a RandAugment-like list, blended
-  with the weak image by the image's hardness.
+  with the weak image by the image's hardness; iMAS's CutMix box (one side fraction for the batch).
 
 Every sample draws its own parameters from a ``torch.Generator`` on the device, so a method's views
 are reproducible and resumable (the generator's state goes into the checkpoint).
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from imlib.data.augment import geometric
 
-__all__ = ["weak_view", "strong_view", "cutmix_boxes", "mix", "intensity_ops", "random_intensity"]
+__all__ = ["weak_view", "strong_view", "cutmix_boxes", "side_fraction_boxes", "mix", "intensity_ops",
+           "random_intensity"]
 
 
 def _u(b: int, gen: torch.Generator, device, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
@@ -113,6 +114,27 @@ def cutmix_boxes(b: int, h: int, w: int, gen: torch.Generator, device, p: float 
            & (xs >= x0.view(-1, 1, 1)) & (xs < (x0 + bw).view(-1, 1, 1)))
     use = (_u(b, gen, device) < p) if apply is None else apply
     return box & use.view(-1, 1, 1)
+
+
+def side_fraction_boxes(b: int, h: int, w: int, gen: torch.Generator, device, side: tuple[float, float] = (0.1, 0.9),
+                        apply: torch.Tensor | None = None) -> torch.Tensor:
+    """iMAS's CutMix box, (B, H, W) bool (official ``cut_mix_by_hardness``/``rand_bbox_by_v``): one side
+    fraction v, uniform in ``side``, shared by the whole batch; each image's box has half-sides
+    floor(floor(v H) / 2) and floor(floor(v W) / 2) around a centre drawn per image (row in
+    [H // 16, H), column in [W // 16, W)) and is clipped to the image, so boxes near the border are
+    smaller. ``apply``: (B,) bool, the images that get a box (all when None)."""
+    v = _u(1, gen, device, *side)
+    half_h = (v * h).floor().div(2).floor()
+    half_w = (v * w).floor().div(2).floor()
+    cy = (h // 16 + _u(b, gen, device) * (h - h // 16)).floor()
+    cx = (w // 16 + _u(b, gen, device) * (w - w // 16)).floor()
+    y0, y1 = (cy - half_h).clamp_min(0), (cy + half_h).clamp_max(h)
+    x0, x1 = (cx - half_w).clamp_min(0), (cx + half_w).clamp_max(w)
+    ys = torch.arange(h, device=device).view(1, -1, 1)
+    xs = torch.arange(w, device=device).view(1, 1, -1)
+    box = ((ys >= y0.view(-1, 1, 1)) & (ys < y1.view(-1, 1, 1))
+           & (xs >= x0.view(-1, 1, 1)) & (xs < x1.view(-1, 1, 1)))
+    return box if apply is None else box & apply.view(-1, 1, 1)
 
 
 def mix(base: torch.Tensor, partner: torch.Tensor, box: torch.Tensor) -> torch.Tensor:

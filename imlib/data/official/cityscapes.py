@@ -172,6 +172,7 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
         height, width = parts["labeled"][0].shape[-2:]
         return {"kind": "multiclass", "in_channels": 3, "class_names": class_names(classes), "classes": classes,
                 "size": [int(height), int(width)], "scale": scale, "seed": seed, "free_rotation": False,
+                "paper_dataset": "cityscapes",
                 "labeled_fraction": labeled_fraction, "splits": {k: len(v) for k, v in split.items()},
                 "protocol": f"Cityscapes, the paper's Study B preprocessing, classes={classes}"}
 

@@ -74,6 +74,7 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
     """``size`` is the crop side (the paper's 256); crops are not resized."""
     def describe(parts, split, out) -> dict:
         return {"kind": "multilabel", "in_channels": 1, "class_names": list(CHANNELS), "size": size, "seed": seed,
+                "paper_dataset": "hela",
                 "labeled_fraction": labeled_fraction, "splits": {k: len(v) for k, v in split.items()},
                 "crops": {k: len(v[2]) for k, v in out.items()},
                 "protocol": "HeLa, the paper's crops with an image-level split"}

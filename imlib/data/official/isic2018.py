@@ -68,6 +68,7 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
 
     def describe(pairs, split, parts) -> dict:
         return {"kind": "binary", "in_channels": 3, "class_names": ["lesion"], "size": size, "seed": seed,
+                "paper_dataset": "isic2018",
                 "labeled_fraction": labeled_fraction, "splits": {k: len(v) for k, v in split.items()},
                 "protocol": "ISIC 2018 Task 1, the paper's Study B preprocessing"}
 

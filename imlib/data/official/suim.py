@@ -80,7 +80,7 @@ def prepare(src: str | Path, dst: str | Path, splits_dir: str | Path = "data/spl
 
     def describe(parts, split, out) -> dict:
         return {"kind": "multiclass", "in_channels": 3, "class_names": list(CLASS_NAMES), "size": size, "seed": seed,
-                "crops": crops, "free_rotation": False, "labeled_fraction": labeled_fraction,
+                "crops": crops, "free_rotation": False, "labeled_fraction": labeled_fraction, "paper_dataset": "suim",
                 "splits": {k: len(v) for k, v in split.items()},
                 "protocol": "SUIM, the paper's Study B preprocessing (seeded crops)"}
 
