@@ -104,9 +104,20 @@ def cmd_table(a) -> int:
     out = Path(a.out or Path(a.results_dir) / f"study_{a.study}_table.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     comp.to_csv(out, index=False)
-    print(f"\n† synthetic stand-in: a check of the code, not a reproduction of the paper's number. Table: {out}")
+    print(f"\nmean ± half-width of the 95 % t interval over seeds (n seeds); † synthetic stand-in: not a reproduction "
+          f"of the paper's number. Table: {out}")
+    chosen = [r for r in records if not a.preset or r.config.preset == a.preset]
+    paired = tables.format_paired(tables.paired_comparisons(chosen))
+    calibration = tables.format_calibration(tables.reference_calibration(chosen))
+    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 80):
+        if not paired.empty:
+            print("\nIM paired over seeds (positive: IM better; a verdict only where the interval excludes 0):")
+            print(paired.to_string())
+        if not calibration.empty:
+            print("\nCan the stand-ins tell methods apart? FDT against LDT:")
+            print(calibration.to_string())
     if outside:
-        own = tables.own_datasets_table([r for r in records if not a.preset or r.config.preset == a.preset])
+        own = tables.own_datasets_table(chosen)
         print(f"\nYour datasets (not in the paper's table: {', '.join(outside)}), test value of the model chosen "
               "on validation, mean ± std over seeds:")
         with pd.option_context("display.max_columns", None, "display.width", 250):

@@ -286,3 +286,15 @@ def test_batch_through_the_train_notebook(work, tmp_path):
     rec = records.load(path)
     assert rec.config.n_train == 40 and rec.config.options["mode"] == "ignore"  # the options crossed papermill
     assert "record written to" in executed.read_text()  # the notebook's own cells ran and printed
+
+
+def test_table_cli_prints_intervals_paired_comparisons_and_calibration(tmp_path, capsys):
+    recs = (_stand_in("ldt", [0.50, 0.52, 0.51]) + _stand_in("fdt", [0.60, 0.61, 0.62])
+            + _stand_in("im", [0.58, 0.60, 0.59]))
+    for r in recs:
+        records.save(r, records.record_path(tmp_path, r.run_id))
+    assert main(["table", "--results-dir", str(tmp_path), "--preset", "mini"]) == 0
+    out = capsys.readouterr().out
+    assert "51.0 ± 2.5 (n=3) †" in out  # LDT: mean ± t half-width
+    assert "IM vs LDT" in out and "IM better" in out and "3 / 0 of 3 seeds" in out
+    assert "FDT against LDT" in out and "10.0 points" in out
