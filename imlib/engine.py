@@ -46,6 +46,13 @@ def pick_device(name: str = "auto") -> torch.device:
     return device
 
 
+def deterministic_kernels(device: torch.device) -> None:
+    """On CUDA, cuDNN's deterministic kernels without autotuning: the same seed then gives the same
+    weights (autotuned or non-deterministic convolution kernels do not); the CPU is deterministic already."""
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+
+
 def autocast(device: torch.device, enabled: bool = True):
     """bf16 autocast on CUDA (no loss scaling needed); nothing on the CPU."""
     if enabled and device.type == "cuda":
@@ -232,8 +239,7 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
     if len(val) == 0:
         raise ValueError(f"{desc}: the validation set is empty")
     torch.manual_seed(seed)
-    if device.type == "cuda":  # the same seed gives the same weights (cuDNN's autotuned kernels do not)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    deterministic_kernels(device)
     model = build().to(device)
     objective.bind(model, device, seed)
     opt = torch.optim.AdamW(list(model.parameters()) + objective.parameters(), lr=settings.lr,

@@ -115,3 +115,15 @@ def test_the_better_of_student_and_teacher_is_kept_and_named(data):
     res = train_model(make, _WithTeacher(train_set, constant(-100.0)), val, TASK, settings(6), seed=0,
                       device=torch.device("cpu"))
     assert res.evaluated == "student" and res.best_score > 0
+
+
+def test_cuda_training_asks_cudnn_for_deterministic_kernels(monkeypatch):
+    """Setting the flags needs no GPU: a CUDA device turns autotuning off and determinism on."""
+    from imlib.engine import deterministic_kernels
+
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    deterministic_kernels(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark and not torch.backends.cudnn.deterministic
+    deterministic_kernels(torch.device("cuda"))
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
