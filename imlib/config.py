@@ -182,8 +182,10 @@ def differences_from_preset(cfg: RunConfig) -> dict[str, Any]:
             if k != "options" and getattr(cfg, k) != getattr(base, k)}
     spec = get_method(cfg.method)
     default_options = spec.resolve_options({})
-    given = spec.resolve_options(cfg.options)
+    given = spec.resolve_options({k: v for k, v in cfg.options.items() if k in spec.options})
     diff.update({f"option.{k}": v for k, v in given.items() if v != default_options[k]})
+    # an option the method no longer declares (a record of older code): a setting the preset does not have
+    diff.update({f"option.{k}": v for k, v in cfg.options.items() if k not in spec.options})
     return diff
 
 

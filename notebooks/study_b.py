@@ -68,7 +68,7 @@ else:
 # only; ↓ lower is better. With three seeds the t quantile is 4.3, so intervals are wide: two rows whose
 # intervals overlap are not ranked by this table.
 #
-# ### What the seeds can conclude
+# ## What the seeds can conclude
 # IM against LDT, Model Ensemble and the strongest semi-supervised baseline (the one best on *validation*),
 # paired over seeds (a seed shares the split, the data and the LDT teachers, so the per-seed difference removes
 # that noise). A verdict is given only where the 95 % interval of the difference excludes zero.
@@ -77,7 +77,7 @@ else:
 tables.format_paired(tables.paired_comparisons(lead))
 
 # %% [markdown]
-# ### Can the stand-ins tell methods apart?
+# ## Can the stand-ins tell methods apart?
 # The synthetic tasks and the `mini` preset were calibrated on the two reference rows only (never looking at
 # IM, Model Ensemble or the semi-supervised rows): a model trained on all labels (FDT) must beat one trained on
 # 10 % (LDT) by at least 5 points (MCCE: 20 %), with separate 95 % intervals. Where this does not hold, no
@@ -87,7 +87,7 @@ tables.format_paired(tables.paired_comparisons(lead))
 tables.format_calibration(tables.reference_calibration(lead))
 
 # %% [markdown]
-# ### What each number was chosen from
+# ## What each number was chosen from
 # Every reported number is the top-1 model on validation among the method's candidates: the reference and
 # semi-supervised models of a run, or every student of every generation for Model Ensemble and IM. The pools
 # differ in size between methods (a larger pool favours its top-1), so the mean test value of all candidates
@@ -163,5 +163,8 @@ for (dataset, preset, variant), part in gens.groupby(["dataset", "preset", "vari
 ran = comparison.dropna(subset=["reproduced"]).copy()
 ran["panel"] = [f"{p} · {d}" + (" [synthetic]" if s else "") for p, d, s in zip(ran.paper_dataset, ran.dataset, ran.synthetic)]
 ran = ran.rename(columns={"reported": "paper (reported)", "reproduced": "this project"})
-plots.comparison_bars(ran, ("paper (reported)", "this project"), "paper_method", "panel",
-                      "Study B: reported vs this project's runs (MCCE: lower is better)");
+if ran.empty:
+    print(f"no {lead_preset} records to draw")
+else:
+    plots.comparison_bars(ran, ("paper (reported)", "this project"), "paper_method", "panel",
+                          f"Study B: reported vs this project's {lead_preset} runs (MCCE: lower is better)")

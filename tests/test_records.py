@@ -96,3 +96,14 @@ def test_corrupt_json_names_the_file(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(RecordError, match="x.json: not a valid run record"):
         records.load(bad)
+
+
+def test_an_option_the_method_no_longer_declares_makes_a_variant():
+    """A record of older code may carry an option since renamed (iMAS's cutmix_area became cutmix_side):
+    it is a setting the preset does not have, so the run is a variant (its own table column), not an error
+    and not silently the preset's."""
+    from imlib.config import RunConfig, make_config
+
+    old = RunConfig(**{**make_config("smoke", method="imas").to_dict(), "options": {"cutmix_area": (0.1, 0.9)}})
+    assert old.variant == "option.cutmix_area=(0.1, 0.9)" and "-v" in old.run_id
+    assert make_config("smoke", method="imas").variant == ""
