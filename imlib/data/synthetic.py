@@ -256,7 +256,7 @@ PAINTERS: dict[str, Callable[[_Rng, int], tuple[torch.Tensor, torch.Tensor]]] = 
 def generate(name: str, n: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images (n, C, size, size) uint8 and labels (n, L, size, size) uint8 of a synthetic task.
 
-    Image i depends only on (name, seed, i) (see :func:`image_seed`), so a larger ``n`` extends a smaller
+    Image i depends only on (name, seed, i) (see ``image_seed``), so a larger ``n`` extends a smaller
     one, and different seeds never share an image, whatever ``n``.
     """
     if name not in PAINTERS:

@@ -9,7 +9,7 @@ decoded under both dropouts. The CutMix partner's pseudo-labels (all three strea
 forward in *eval* mode (BatchNorm running statistics) with the feature dropout still active, as the
 official: ``model.eval()`` before the partner forwards, but its ``PertDropout`` keeps its
 ``nn.Dropout2d`` modules in a plain list, so ``eval()`` never reaches them and they keep dropping.
-Feature-dropout masks are drawn from the objective's generator (:func:`channel_dropout`; official:
+Feature-dropout masks are drawn from the objective's generator (``channel_dropout``; official:
 ``nn.Dropout2d``, the global RNG), so a resumed run is bit-identical. Terms:
 
 * L_s1, L_s2: strong views vs the clean weak pseudo-label;

@@ -5,7 +5,7 @@ after channel dropout (``Dropout2d(fp_dropout)``; on every feature map the U-Net
 where DeepLabV3+ perturbs its low- and high-level features). Each strong view gets its own CutMix box.
 Loss = (L_sup + 0.25 L_s1 + 0.25 L_s2 + 0.5 L_fp) / 2 (unimatch.py).
 
-The dropout masks are drawn from the objective's own generator (:func:`channel_dropout`, the same
+The dropout masks are drawn from the objective's own generator (``channel_dropout``, the same
 distribution and 1 / (1 - p) scaling as ``Dropout2d``; official: ``nn.Dropout2d``, i.e. the global RNG),
 so that every random draw of a step is in the checkpointed generator and a resumed run is
 bit-identical to an uninterrupted one.
