@@ -115,18 +115,12 @@ def miou_from_confusion(cm: torch.Tensor) -> float:
 
 # ---------------------------------------------------------------- HeLa: cell counting (MCCE)
 
-def cell_positions(position: np.ndarray) -> np.ndarray:
-    """Cell positions from a position mask as the original's ``get_pos_contours``: 3 x 3 erosion (border
-    kept, as OpenCV), then blob centroids (connected components here, contours in the original)."""
-    return position_centroids(position)
-
-
 def count_cells(position: np.ndarray, alive: np.ndarray, dead: np.ndarray, half: int = 3) -> tuple[int, int]:
     """(alive, dead) counts: each position is classified by the larger of the alive and dead areas in
     a 2*half window around it (moved inward at the border, as the original); ties count for neither."""
     h, w = position.shape
     n_alive = n_dead = 0
-    for y, x in cell_positions(position):
+    for y, x in position_centroids(position):  # 3 x 3 erosion, then centroids, as get_pos_contours
         y = y + half if y - half < 0 else (h - half if y + half > h else y)
         x = x + half if x - half <= 0 else (w - half if x + half > w else x)
         a = int(alive[y - half:y + half, x - half:x + half].astype(bool).sum())

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from imlib.config import RunConfig, fits_type
+from imlib.selection import candidate_generations
 
 SCHEMA_VERSION = 3
 Scores = dict[str, float]  # metric name -> value, e.g. {"iou": 0.71, "dice": 0.83}
@@ -318,8 +319,7 @@ def _schema_2_to_3(rec: dict[str, Any]) -> dict[str, Any]:
             teacher = method in MEAN_TEACHERS_BEFORE_SCHEMA_3 and g.get("generation") == 0
             m.setdefault("evaluated", "teacher" if teacher else "student")
     result, metric = rec.get("result", {}), rec.get("task", {}).get("metric")
-    pool = [m for g in generations if g.get("generation", 0) > 0 for m in g.get("models", [])] \
-        or [m for g in generations for m in g.get("models", [])]
+    pool = [m for g in candidate_generations(generations, lambda g: g.get("generation", 0)) for m in g.get("models", [])]
     if metric and pool and all(metric in m.get("test", {}) for m in pool):
         result.setdefault("candidates", len(pool))
         result.setdefault("candidates_test_mean", sum(m["test"][metric] for m in pool) / len(pool))

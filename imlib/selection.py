@@ -1,7 +1,8 @@
 """The one selection rule: best on validation, ties to the earlier candidate.
 
 It picks the checkpoint epoch of a model, ranks the models of a generation (the top-n become the next
-teachers) and picks the generation whose top-1 model is a run's headline. Test scores never enter.
+teachers) and picks, among a run's candidate generations, the one whose top-1 model is its headline.
+Test scores never enter.
 """
 from __future__ import annotations
 
@@ -29,3 +30,10 @@ def pick_best(candidates: Sequence[T], score: Callable[[T], float], higher_is_be
     if not candidates:
         raise ValueError("nothing to choose from")
     return rank(candidates, score, higher_is_better)[0]
+
+
+def candidate_generations(generations: Sequence[T], number: Callable[[T], int]) -> list[T]:
+    """The generations a run's headline is chosen from: those after generation 0 (a generational method's
+    generation 0 is its LDT teachers, not its own models), or the one generation a reference or a
+    semi-supervised baseline has. ``number`` gives a generation's index."""
+    return [g for g in generations if number(g) > 0] or list(generations)

@@ -160,16 +160,13 @@ def _reproduced_text(r) -> str:
     return val + ("" if pd.isna(r.delta) else f" (Δ {r.delta:+.1f})")
 
 
-SEMI_SUPERVISED = "semi-supervised"
-
-
 def paired_comparisons(records: list[RunRecord]) -> pd.DataFrame:
     """IM against LDT, against Model Ensemble and against the strongest semi-supervised baseline, paired
     over seeds, per dataset and preset (variants never pooled). The strongest baseline is the one with the
     best mean *validation* score (choosing it on test would favour the baseline). A positive difference
     means IM is better, in the paper's unit (MCCE: fewer miscounted cells)."""
     runs = study_b_runs(records)
-    semi = {s.key for s in registry.methods(study="b", kind=SEMI_SUPERVISED)}
+    semi = {s.key for s in registry.methods(study="b", kind="semi-supervised")}
     rows = []
     for (dataset, target, synthetic, preset, variant), grp in runs.groupby(
             ["dataset", "paper_dataset", "synthetic", "preset", "variant"], sort=True):

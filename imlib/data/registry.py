@@ -16,17 +16,22 @@ from imlib.data import synthetic
 from imlib.data.task import PAPER_DATASETS, AugmentConfig, Task
 from imlib.paths import resolve
 
-# (task, default alpha, the paper dataset it stands in for). Augmentation is the paper's per dataset, with
-# blur kernels scaled down to the small synthetic images (the paper's 3/5/7 px are meant for 256 px).
-SYNTHETIC_TASKS: dict[str, tuple[Task, float, str]] = {
-    "synthetic-lesion": (Task("binary", 3, 1, ("lesion",), augment=AugmentConfig(blur_kernels=(0, 3))), 0.5,
-                         "isic2018"),
+
+
+def _for_small_images(paper: str) -> AugmentConfig:
+    """The paper's augmentation of a dataset, with its blur kernels scaled down to the small synthetic
+    images (the paper's 3/5/7 px are meant for 256 px)."""
+    return dataclasses.replace(PAPER_DATASETS[paper].augment, blur_kernels=(0, 3))
+
+
+# (task, the paper dataset it stands in for); the U-Net width and augmentation are that dataset's
+# (``PAPER_DATASETS``), blur scaled to the image size.
+SYNTHETIC_TASKS: dict[str, tuple[Task, str]] = {
+    "synthetic-lesion": (Task("binary", 3, 1, ("lesion",), augment=_for_small_images("isic2018")), "isic2018"),
     "synthetic-cells": (Task("multilabel", 1, 3, ("alive", "dead", "position"), position_channel=2,
-                             alive_channel=0, dead_channel=1,
-                             augment=AugmentConfig(contrast=(0.7, 1.3), brightness=15, blur_kernels=(0, 3))),
-                        1.0, "hela"),
-    "synthetic-scenes": (Task("multiclass", 3, 9, synthetic.SCENE_CLASSES,
-                              augment=AugmentConfig(free_rotation=False, blur_kernels=(0, 3))), 1.0, "suim"),
+                             alive_channel=0, dead_channel=1, augment=_for_small_images("hela")), "hela"),
+    "synthetic-scenes": (Task("multiclass", 3, 9, synthetic.SCENE_CLASSES, augment=_for_small_images("suim")),
+                         "suim"),
 }
 
 DATASETS = tuple(SYNTHETIC_TASKS)
@@ -118,7 +123,8 @@ def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset
 def load_dataset(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset:
     if cfg.dataset not in SYNTHETIC_TASKS:
         return load_prepared(cfg, device)
-    task, alpha, stands_in = SYNTHETIC_TASKS[cfg.dataset]
+    task, stands_in = SYNTHETIC_TASKS[cfg.dataset]
+    alpha = PAPER_DATASETS[stands_in].alpha
     s = cfg.image_size
     # one seed per split; synthetic.image_seed keeps the splits' images apart for any size
     parts = {name: synthetic.generate(cfg.dataset, n, s, cfg.data_seed * 10 + k)

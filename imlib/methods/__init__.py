@@ -16,7 +16,7 @@ from imlib.config import RunConfig
 from imlib.methods.registry import get_method
 from imlib.methods.shared import Run
 from imlib.records import DatasetInfo, DeviceInfo, Environment, Headline, RunRecord, TaskInfo, Timing
-from imlib.selection import pick_best
+from imlib.selection import candidate_generations, pick_best
 
 
 def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
@@ -29,7 +29,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
     task, ds = run_.task, run_.dataset
     # the headline: the generation whose top-1 model is best on validation (generation 0 of a
     # generational method is its LDT teachers and is not a candidate)
-    candidates = [g for g in generations if g.generation > 0] or generations
+    candidates = candidate_generations(generations, lambda g: g.generation)
     best = pick_best(candidates, lambda g: g.val[task.metric], task.higher_is_better)
     pool = [m.test[task.metric] for g in candidates for m in g.models]
     return RunRecord(

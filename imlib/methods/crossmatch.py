@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from imlib.methods.unimatch import channel_dropout, unimatch_total
+from imlib.methods.unimatch import dropout_batch, unimatch_total
 from imlib.methods.options import Option
 from imlib.semi.objective import SemiObjective, eval_mode
 from imlib.semi.pseudo import confident_loss
@@ -37,8 +37,7 @@ def dropout_streams(model, features: list[torch.Tensor], rates: tuple[float, ...
                     gen: torch.Generator | None = None) -> list[torch.Tensor]:
     """Decode ``features`` once clean and once per dropout rate, in one batch; returns the logits of
     each stream ([clean, rate_1, rate_2, ...]). Dropout masks come from ``gen``."""
-    batch = [torch.cat([f] + [channel_dropout(f, p, gen) for p in rates]) for f in features]
-    return list(model.decode(batch).chunk(1 + len(rates)))
+    return list(model.decode(dropout_batch(features, rates, gen)).chunk(1 + len(rates)))
 
 
 class CrossMatch(SemiObjective):
@@ -65,8 +64,8 @@ class CrossMatch(SemiObjective):
         feats = model.encode(torch.cat([xl, xu]))
         # official (need_fp): only the unlabeled half is perturbed; the decoder batch is [x, u, weak(u), strong(u)]
         nu = len(xu)
-        batch = [torch.cat([f] + [channel_dropout(f[nl:], p, self.gen) for p in rates]) for f in feats]
-        logits_l, logits_u, weak_fp, strong_fp = model.decode(batch).split([nl, nu, nu, nu])
+        logits_l, logits_u, weak_fp, strong_fp = model.decode(dropout_batch(feats, rates, self.gen, start=nl)).split(
+            [nl, nu, nu, nu])
         pl = [self.pseudo(logits_u), self.pseudo(weak_fp), self.pseudo(strong_fp)]  # clean, weak, strong
         box1, box2 = self.boxes(xu), self.boxes(xu)
         xs1 = mix(self.strong(xu), self.strong(xm), box1)
@@ -74,8 +73,8 @@ class CrossMatch(SemiObjective):
         # both strong views clean, and the second one under each dropout, in one decoder batch
         f2 = model.encode(torch.cat([xs1, xs2]))
         n = len(xs1)
-        batch = [torch.cat([f] + [channel_dropout(f[n:], p, self.gen) for p in rates]) for f in f2]
-        logits_s1, logits_s2, s2_weak, s2_strong = model.decode(batch).split([n, n, n, n])
+        logits_s1, logits_s2, s2_weak, s2_strong = model.decode(dropout_batch(f2, rates, self.gen, start=n)).split(
+            [n, n, n, n])
 
         def target(i, box):  # stream i's pseudo-label and confidence, CutMix-ed with the partner's
             return mix(pl[i][0], partner[i][0], box), mix(pl[i][1], partner[i][1], box)

@@ -33,6 +33,13 @@ def channel_dropout(x: torch.Tensor, p: float, gen: torch.Generator | None = Non
     return x * (keep.to(device=x.device, dtype=x.dtype) / (1 - p))[..., None, None]
 
 
+def dropout_batch(features: list[torch.Tensor], rates: tuple[float, ...], gen: torch.Generator | None,
+                  start: int = 0) -> list[torch.Tensor]:
+    """One decoder batch per feature map: the map, then its samples ``start:`` under each dropout rate
+    (masks from ``gen``), so a single decode gives the clean and every perturbed stream."""
+    return [torch.cat([f] + [channel_dropout(f[start:], p, gen) for p in rates]) for f in features]
+
+
 def unimatch_total(sup, s1, s2, fp, weights=(0.25, 0.25, 0.5)):
     """The published weighting: (L_sup + w1 L_s1 + w2 L_s2 + w3 L_fp) / 2."""
     return (sup + weights[0] * s1 + weights[1] * s2 + weights[2] * fp) / 2
@@ -51,8 +58,7 @@ class UniMatch(SemiObjective):
         lab_m, conf_m = self.pseudo(self.predict_eval(model, xm))
         nl, nu = len(xl), len(xu)
         feats = model.encode(torch.cat([xl, xu]))
-        perturbed = [channel_dropout(f[nl:], self.options["fp_dropout"], self.gen) for f in feats]
-        out = model.decode([torch.cat([f, p]) for f, p in zip(feats, perturbed)])
+        out = model.decode(dropout_batch(feats, (self.options["fp_dropout"],), self.gen, start=nl))
         logits_l, logits_u, logits_fp = out.split([nl, nu, nu])
         lab_u, conf_u = self.pseudo(logits_u)
         box1, box2 = self.boxes(xu), self.boxes(xu)
