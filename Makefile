@@ -18,10 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## the main job on the embedded default: the Study B smoke batch on the synthetic tasks, its table, the book
+## the main job on the embedded default: the Study B and Study A smoke batches on the synthetic data, the table, the book
 reproduce: $(STAMP)
 	$(BIN)/imlib batch --study b --preset smoke --jobs $(JOBS) --rerun-older
 	$(BIN)/imlib table --study b --preset smoke
+	$(BIN)/imlib batch --study a --preset smoke --jobs $(JOBS) --rerun-older
 	$(MAKE) book
 
 ## the test suite (fails when a test fails or none ran)

@@ -29,7 +29,7 @@ from imlib import provenance, records
 from imlib.config import RunConfig, describe_differences, make_config, semantic_differences
 from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
 from imlib.methods.registry import get_method, method_keys
-from imlib.paths import TRAIN_NOTEBOOK
+from imlib.paths import TRAIN_NOTEBOOK, TRAIN_NOTEBOOK_A
 
 IN_WORKER = False  # set in batch worker processes (see run_one's handling of Ctrl-C)
 
@@ -98,15 +98,21 @@ def _kernel_manager_class():
     return EncryptedKernelManager
 
 
-def _execute_notebook(cfg: RunConfig) -> None:
+def _execute_notebook(cfg) -> None:
     import jupytext
     import papermill
 
+    if cfg.study == "a":
+        from imlib.study_a import batch as study_a
+
+        notebook, parameters = TRAIN_NOTEBOOK_A, study_a.notebook_parameters(cfg)
+    else:
+        notebook, parameters = TRAIN_NOTEBOOK, notebook_parameters(cfg)
     record = records.record_path(cfg.results_dir, cfg.run_id)
     out = record.with_suffix(".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(jupytext.read(TRAIN_NOTEBOOK), str(out), parameters=notebook_parameters(cfg),
-                               cwd=str(TRAIN_NOTEBOOK.parent), progress_bar=False, kernel_name="python3",
+    papermill.execute_notebook(jupytext.read(notebook), str(out), parameters=parameters,
+                               cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
                                kernel_manager_class=_kernel_manager_class())
     if not record.exists():
         raise RuntimeError(f"{out} ran but wrote no run record at {record}")
@@ -120,15 +126,18 @@ def run_one(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None
     try:
         if executor == "notebook":
             _execute_notebook(cfg)
+        elif executor == "inprocess" and cfg.study == "a":
+            from imlib.study_a.run import run
+
+            run(cfg, progress=False)
         elif executor == "inprocess":
             from imlib import methods
 
             records.save(methods.run(cfg, progress=False), path)
         else:
             raise ValueError(f"executor must be 'notebook' or 'inprocess', got {executor!r}")
-        rec = records.load(path)
         failure_note(cfg).unlink(missing_ok=True)  # an earlier failure of this run is history now
-        return cfg.run_id, None, f"{rec.task.metric} {rec.headline_test:.3f}, {time.perf_counter() - t0:.0f} s"
+        return cfg.run_id, None, f"{_summary(cfg, path)}, {time.perf_counter() - t0:.0f} s"
     except KeyboardInterrupt:
         if not IN_WORKER:
             raise
@@ -142,6 +151,16 @@ def run_one(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None
         fail.parent.mkdir(parents=True, exist_ok=True)
         fail.write_text(tail)
         return cfg.run_id, tail, "failed"
+
+
+def _summary(cfg, path: Path) -> str:
+    """The run's headline from its record (which must load: a run that wrote a broken record failed)."""
+    if cfg.study == "a":
+        from imlib.study_a.batch import summary
+
+        return summary(cfg)
+    rec = records.load(path)
+    return f"{rec.task.metric} {rec.headline_test:.3f}"
 
 
 def failure_note(cfg: RunConfig) -> Path:
@@ -172,6 +191,10 @@ def default_jobs() -> int:
 def why_run(cfg: RunConfig, rerun_older: bool, commit: str) -> str | None:
     """Why a run must (re)run, or None when it is done: its record exists and loads (and, with
     ``rerun_older``, was written by this commit). An unreadable record is run again, not counted as done."""
+    if cfg.study == "a":
+        from imlib.study_a.batch import why_run as why_run_a
+
+        return why_run_a(cfg, rerun_older, commit)
     path = records.record_path(cfg.results_dir, cfg.run_id)
     if not path.exists():
         return "no record yet"
@@ -192,6 +215,10 @@ def phases(todo: list[RunConfig]) -> list[list[RunConfig]]:
     """The order of a batch: first everything that trains from scratch (the semi-supervised baselines, the
     slowest, before the references, so that parallel workers finish together), then the methods that start
     from their seed's reference models."""
+    if todo and todo[0].study == "a":
+        from imlib.study_a.batch import phases as phases_a
+
+        return phases_a(todo)
     kind = {c.method: get_method(c.method).kind for c in todo}
     first = sorted((c for c in todo if not get_method(c.method).reuses_references),
                    key=lambda c: kind[c.method] == "reference")

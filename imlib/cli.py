@@ -41,7 +41,8 @@ def _overrides(a) -> dict:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", default="b", choices=["b"], help="which study (Study A arrives later)")
+    p.add_argument("--study", default="b", choices=["a", "b"],
+                   help="b: the from-scratch U-Net study (default); a: IM as a plug-in over the Cityscapes hosts")
     p.add_argument("--preset", default="smoke", choices=sorted(PRESETS),
                    help="; ".join(f"{k}: {v}" for k, v in PRESET_PURPOSE.items()))
     p.add_argument("--results-dir", default="data/results")
@@ -53,7 +54,38 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _study_a_config(a, **fields):
+    """A Study A configuration from the command line (``--set`` fields, ``--option`` host options,
+    ``--plugin-option`` / ``--variant`` for the IM plug-in)."""
+    from imlib.study_a.config import make_config
+
+    overrides = _pairs(a.set, "--set")
+    plugin_options = _pairs(getattr(a, "plugin_option", None), "--plugin-option")
+    if getattr(a, "variant", None):
+        plugin_options["variant"] = a.variant
+    return make_config(a.preset, device=a.device, results_dir=a.results_dir, work_dir=a.work_dir,
+                       options=_pairs(a.option, "--option"), **fields,
+                       **({"plugin_options": plugin_options} if plugin_options else {}), **overrides)
+
+
+def cmd_train_a(a) -> int:
+    from imlib.records import record_path
+    from imlib.study_a import run as study_a
+
+    cfg = _study_a_config(a, host=a.method, dataset=a.dataset, split=a.split, seed=a.seed, plugin=a.plugin)
+    path = record_path(cfg.results_dir, cfg.run_id)
+    if study_a.existing_record(cfg) and not a.force:
+        print(f"{path} exists, made with these settings; --force to run again")
+        return 0
+    rec = study_a.run(cfg, progress=not a.quiet)
+    print(f"{cfg.run_id}: val mIoU best {rec.result.best_miou:.2f} ({rec.result.best_network}, epoch "
+          f"{rec.result.best_epoch + 1}), last {rec.result.last_miou:.2f} ({rec.timing.total_s:.0f} s) -> {path}")
+    return 0
+
+
 def cmd_train(a) -> int:
+    if a.study == "a":
+        return cmd_train_a(a)
     from imlib import methods, records
     from imlib.config import describe_differences, make_config, semantic_differences
 
@@ -75,9 +107,17 @@ def cmd_train(a) -> int:
 def cmd_batch(a) -> int:
     from imlib import batch
 
-    configs = batch.expand_grid(a.study, a.preset, a.datasets, a.methods, a.seeds,
-                                {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
-                                 **_overrides(a)})
+    if a.study == "a":
+        from imlib.study_a import batch as study_a
+
+        overrides = {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
+                     "options": _pairs(a.option, "--option"), **_pairs(a.set, "--set")}
+        configs = study_a.expand_grid(a.preset, a.methods, a.splits, a.seeds,
+                                      dataset=a.datasets[0] if a.datasets else None, overrides=overrides)
+    else:
+        configs = batch.expand_grid(a.study, a.preset, a.datasets, a.methods, a.seeds,
+                                    {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
+                                     **_overrides(a)})
     jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
     rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older)
     for run_id, reason in rep.rerun.items():
@@ -89,7 +129,28 @@ def cmd_batch(a) -> int:
     return 0 if rep.ok else 1
 
 
+def cmd_table_a(a) -> int:
+    from imlib.study_a import records, tables
+
+    runs = records.load_all(a.results_dir)
+    if a.preset:
+        runs = [r for r in runs if r.config.preset == a.preset]
+    comp = tables.comparison(runs)
+    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
+        print(comp.to_string())
+        variants = tables.variants_table(runs)
+        if not variants.empty:
+            print("\nEvery run (mean over seeds):")
+            print(variants.to_string())
+    out = Path(a.out or Path(a.results_dir) / "study_a_table.csv")
+    comp.to_csv(out, index=False)
+    print(f"\n† smoke preset or synthetic stand-in: a code check, not a reproduction of the paper's number. Table: {out}")
+    return 0
+
+
 def cmd_table(a) -> int:
+    if a.study == "a":
+        return cmd_table_a(a)
     from imlib import records as run_records
     from imlib import tables
 
@@ -164,22 +225,35 @@ def add_train(sub) -> None:
     t = sub.add_parser("train", help="train one method on one dataset with one seed, write its run record")
     _common(t)
     t.add_argument("--dataset", required=True)
-    t.add_argument("--method", required=True, choices=method_keys())
+    t.add_argument("--method", required=True, choices=sorted(set(method_keys())),
+                   help="Study B: a method; Study A: a host (supervised, u2pl, unimatch, imas)")
     t.add_argument("--seed", type=int, default=0)
+    _study_a_arguments(t)
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=cmd_train)
 
 
+def _study_a_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Study A")
+    g.add_argument("--split", default="1/8", help="the labeled split: 1/16, 1/8, 1/4 or 1/2 (U2PL's)")
+    g.add_argument("--plugin", default="none", choices=["none", "im"], help="im: the IM plug-in over the host")
+    g.add_argument("--variant", default=None, choices=["G", "M", "O"], help="the plug-in's variant (default G)")
+    g.add_argument("--plugin-option", nargs="*", metavar="KEY=VALUE",
+                   help="an IM plug-in option: n_teachers, blackout, teacher_checkpoint")
+
+
 def add_batch(sub) -> None:
-    from imlib.batch import default_datasets
     from imlib.methods.registry import method_keys
 
     b = sub.add_parser("batch", help="run a grid of datasets x methods x seeds, resumable")
     _common(b)
-    b.add_argument("--datasets", nargs="+", default=default_datasets("b"))
-    b.add_argument("--methods", nargs="+", default=method_keys(study="b"), choices=method_keys(),
-                   help="default: every registered Study B method, in the paper's order")
+    b.add_argument("--datasets", nargs="+", default=None,
+                   help="default: the embedded synthetic tasks (Study A: its synthetic Cityscapes stand-in)")
+    b.add_argument("--methods", nargs="+", default=None, choices=sorted(set(method_keys())),
+                   help="default: every registered method of the study, in the paper's order (Study A: each host "
+                        "without IM and with IM variant G, and UniMatch with variants M and O)")
     b.add_argument("--seeds", nargs="+", type=int, default=[0])
+    b.add_argument("--splits", nargs="+", default=["1/8"], help="Study A: the labeled splits")
     b.add_argument("--executor", default="notebook", choices=["notebook", "inprocess"],
                    help="notebook: papermill runs notebooks/train.py per run (default); inprocess: no kernel")
     b.add_argument("--rerun-older", action="store_true",
@@ -189,8 +263,8 @@ def add_batch(sub) -> None:
 
 
 def add_table(sub) -> None:
-    tb = sub.add_parser("table", help="print and write the Study B table from the run records")
-    tb.add_argument("--study", default="b", choices=["b"])
+    tb = sub.add_parser("table", help="print and write the Study B (or A) table from the run records")
+    tb.add_argument("--study", default="b", choices=["a", "b"])
     tb.add_argument("--results-dir", default="data/results")
     tb.add_argument("--preset", default=None, help="only runs of this preset")
     tb.add_argument("--out", default=None)

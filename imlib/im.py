@@ -96,6 +96,16 @@ def multiclass_im(teacher_preds, im_class: int = 0, num_classes: int | None = No
     return IMResult(label.to(torch.uint8)[:, None], ~agree)
 
 
+def multiclass_im_ignore(teacher_preds, num_classes: int | None = None, ignore_index: int = 255) -> IMResult:
+    """Multi-class IM for label sets that use every id from 0 (Cityscapes train ids: road is 0), so no class
+    can be reserved: the label is the teachers' common class where they agree and ``ignore_index`` inside
+    the mask (Study A: the 19-class heads and the metric stay untouched)."""
+    res = multiclass_im(teacher_preds, im_class=0, num_classes=num_classes)
+    label = res.label.clone()
+    label[:, 0][res.mask] = ignore_index
+    return IMResult(label, res.mask)
+
+
 def multilabel_im(teacher_probs, position_channel: int | None = None, threshold: float = 0.5) -> IMResult:
     """Multi-label task (HeLa: alive, dead, position): each channel as binary (``p >= 0.5``), mask =
     union of the channels' partial-agreement pixels; the position channel of the pseudo-label is

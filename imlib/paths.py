@@ -11,7 +11,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PAPER_DIR = PROJECT_ROOT / "data" / "paper"  # the paper's reported numbers (committed CSVs)
-TRAIN_NOTEBOOK = PROJECT_ROOT / "notebooks" / "train.py"  # what `imlib batch` executes per run
+TRAIN_NOTEBOOK = PROJECT_ROOT / "notebooks" / "train.py"  # what `imlib batch` executes per Study B run
+TRAIN_NOTEBOOK_A = PROJECT_ROOT / "notebooks" / "train_study_a.py"  # ... per Study A run
 
 
 def resolve(path: str | Path) -> Path:

@@ -204,3 +204,36 @@ def samples_figure(images: np.ndarray, labels: np.ndarray, task: Task, title: st
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def study_a_curves(record) -> plt.Figure:
+    """A Study A run's validation mIoU per evaluated epoch, one line per network (student, EMA teacher), the
+    best evaluation marked."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    points = [(h["epoch"] + 1, h["miou"]) for h in record.history if "miou" in h]
+    for network in dict.fromkeys(n for _, scores in points for n in scores):
+        xs = [e for e, scores in points if network in scores]
+        ax.plot(xs, [scores[network] for _, scores in points if network in scores], marker="o", ms=3, label=network)
+    ax.scatter([record.result.best_epoch + 1], [record.result.best_miou], s=80, facecolors="none",
+               edgecolors="black", label=f"best ({record.result.best_network})", zorder=3)
+    ax.set(xlabel="epoch", ylabel="val mIoU %", title=f"{record.config.method_name}, split {record.config.split} "
+           f"({record.config.preset}, {record.data.description})")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def im_gain_figure(table: pd.DataFrame) -> plt.Figure:
+    """The reported IM gain (mIoU points) per method and split: a dot per split on a zero line, so gains of a
+    few tenths stay visible beside gains of several points."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * table["method (backbone)"].nunique() + 1.2))
+    splits = list(dict.fromkeys(table.split))
+    palette = dict(zip(splits, sns.color_palette("viridis", len(splits))))
+    sns.stripplot(table, y="method (backbone)", x="IM gain", hue="split", palette=palette, size=8, jitter=False,
+                  dodge=True, ax=ax)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(xlabel="IM gain (mIoU points, reported)", ylabel="")
+    ax.legend(title="split", fontsize=8, title_fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

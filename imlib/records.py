@@ -38,6 +38,7 @@ from imlib.config import RunConfig, fits_type
 from imlib.selection import candidate_generations
 
 SCHEMA_VERSION = 3
+STUDY_A_FOLDER = "study_a"  # Study A records live here, read by imlib.study_a.records
 Scores = dict[str, float]  # metric name -> value, e.g. {"iou": 0.71, "dice": 0.83}
 
 
@@ -192,6 +193,18 @@ class Environment:
     device: DeviceInfo
     git_commit: str
 
+    @staticmethod
+    def current(device: torch.device) -> Environment:
+        """This process's environment (package versions, the device, the git commit)."""
+        import platform
+
+        from imlib import provenance
+
+        return Environment(python=platform.python_version(), platform=platform.platform(),
+                           packages=provenance.package_versions(),
+                           device=DeviceInfo(**provenance.device_description(device)),
+                           git_commit=provenance.git_commit())
+
 
 @dataclass
 class RunRecord:
@@ -268,16 +281,19 @@ def _reject_constant(name: str) -> None:
 
 
 def load_all(root: str | Path) -> list[RunRecord]:
-    """Every record under ``root`` (sorted by path); none when the folder does not exist."""
+    """Every record under ``root`` (sorted by path); none when the folder does not exist. Study A records
+    (``root/study_a/``) have their own schema and reader: :func:`imlib.study_a.records.load_all`."""
     root = Path(root)
-    return [load(p) for p in sorted(root.rglob("*.json"))] if root.exists() else []
+    if not root.exists():
+        return []
+    return [load(p) for p in sorted(root.rglob("*.json")) if p.relative_to(root).parts[0] != STUDY_A_FOLDER]
 
 
 def from_dict(raw: dict[str, Any]) -> RunRecord:
     """A record of the current schema from its JSON form (raises :class:`RecordError` naming the field)."""
     if raw.get("schema") != SCHEMA_VERSION:
         raise RecordError(f"schema {raw.get('schema')!r}, expected {SCHEMA_VERSION} (use migrate)")
-    return _build(RunRecord, raw, "record")
+    return build_typed(RunRecord, raw, "record")
 
 
 # How each older schema becomes the next one: the single place that knows old layouts.
@@ -341,7 +357,7 @@ def migrate(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def _build(tp: Any, value: Any, where: str) -> Any:
+def build_typed(tp: Any, value: Any, where: str) -> Any:
     """``value`` (parsed JSON) checked against the type ``tp`` and turned into it; dataclasses recursively."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (Union, types.UnionType):
@@ -351,7 +367,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         errors = []
         for a in options:
             try:
-                return _build(a, value, where)
+                return build_typed(a, value, where)
             except RecordError as e:
                 errors.append(str(e))
         raise RecordError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {options}")
@@ -366,7 +382,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         kwargs = {}
         for name, f in known.items():
             if name in value:
-                kwargs[name] = _build(hints[name], value[name], f"{where}.{name}")
+                kwargs[name] = build_typed(hints[name], value[name], f"{where}.{name}")
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise RecordError(f"{where}: missing field {name!r} of {tp.__name__}")
         try:
@@ -376,11 +392,11 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     if origin is list:
         if not isinstance(value, list):
             raise RecordError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [build_typed(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
-        return {k: _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+        return {k: build_typed(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
     if tp not in (float, int, str, bool):

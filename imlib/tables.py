@@ -299,31 +299,6 @@ def hyperparameter_table(study: str = "b") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def reported_study_a(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
-    path = Path(paper_dir) / "study_a_reported.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the paper's reported Study A numbers belong there")
-    return pd.read_csv(path)
-
-
-def study_a_comparison(records: list[RunRecord], paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
-    """The reported Study A table with the IM gain per split and a reproduced column ('not run' until
-    Study A run records exist)."""
-    rep = reported_study_a(paper_dir)
-    wide = rep.pivot_table(index=["group", "method", "backbone", "split"], columns="plus_im", values="miou").reset_index()
-    wide = wide.rename(columns={False: "without IM", True: "with IM"})
-    wide["IM gain"] = wide["with IM"] - wide["without IM"]
-    # Study A run records arrive with the Study A engine; until then every reproduced cell is 'not run'
-    if any(r.config.study == "a" for r in records):
-        raise NotImplementedError("Study A run records are not read yet (the Study A engine does not exist)")
-    mine: dict[tuple[str, str, bool], float] = {}
-    wide["reproduced without IM"] = [mine.get((m, s, False), "not run") for m, s in zip(wide.method, wide.split)]
-    wide["reproduced with IM"] = [mine.get((m, s, True), "not run") for m, s in zip(wide.method, wide.split)]
-    order = {"1/16": 0, "1/8": 1, "1/4": 2, "1/2": 3}
-    return wide.sort_values(["group", "method", "split"], key=lambda s: s.map(order) if s.name == "split" else s,
-                            ascending=[False, True, True]).reset_index(drop=True)
-
-
 def format_paired(frame: pd.DataFrame) -> pd.DataFrame:
     """:func:`paired_comparisons` for reading: difference [95 % interval] in the paper's unit, seeds won."""
     if frame.empty:

@@ -36,22 +36,39 @@ from imlib.colab import setup; setup()  # noqa: E702
 results_dir = "../data/results"
 
 # %%
-from imlib import plots, tables
-from imlib.records import load_all
+from IPython.display import Markdown, display
+
+from imlib import plots
+from imlib.study_a import records, tables
 
 plots.style()
-table = tables.study_a_comparison(load_all(results_dir))
-table.round(2)
+runs = records.load_all(results_dir)
+table = tables.comparison(runs)
+display(table.set_index(["group", "method", "backbone", "split"]).round(2))
 
 # %% [markdown]
-# ## What IM adds
-# mIoU without and with IM, per method and split, as reported by the paper.
+# † marks a cell of the `smoke` preset or of the synthetic stand-in: a check that the code runs end to end,
+# not a reproduction (a ResNet-18 at 64-px crops for a few iterations). Cells of the `paper` preset on the real
+# Cityscapes appear here unmarked once someone runs them on GPUs (*Running Study A*).
+#
+# ## What IM adds, as reported
+# The gain of +IM per method and split, in mIoU points, as the paper reports it. The gains shrink with stronger
+# hosts; those of a few tenths are inside the seed-to-seed spread of Cityscapes runs (study notes §1), so a
+# faithful reproduction needs several seeds per cell.
 
 # %%
 table["method (backbone)"] = table.method + " (" + table.backbone + ")"
-plots.comparison_bars(table, ("without IM", "with IM"), "method (backbone)", "split",
-                      "Study A (reported): Cityscapes val mIoU %, without vs with IM");
+plots.im_gain_figure(table);
+
+# %% [markdown]
+# ## The runs behind the reproduced cells
+# Every host without and with the plug-in (variant G, and UniMatch with variants M and O), with the share of
+# unlabeled pixels the inconsistency mask removed, the iterations and the time per iteration. Which variant
+# the paper used is not stated anywhere we could read; G (IM as data) is this companion's reading.
 
 # %%
-gain = table.pivot_table(index="method (backbone)", columns="split", values="IM gain")[["1/16", "1/8", "1/4", "1/2"]]
-gain.round(2)
+variants = tables.variants_table(runs)
+if variants.empty:
+    display(Markdown(f"No Study A run records in `{results_dir}` yet: run `imlib batch --study a --preset smoke`."))
+else:
+    display(variants.set_index(["method", "plug_in"]))

@@ -8,14 +8,13 @@ are training objectives (one module each) run by ``semi_supervised``.
 """
 from __future__ import annotations
 
-import platform
 import time
 
 from imlib import provenance
 from imlib.config import RunConfig
 from imlib.methods.registry import get_method
 from imlib.methods.shared import Run
-from imlib.records import DatasetInfo, DeviceInfo, Environment, Headline, RunRecord, TaskInfo, Timing
+from imlib.records import DatasetInfo, Environment, Headline, RunRecord, TaskInfo, Timing
 from imlib.selection import candidate_generations, pick_best
 
 
@@ -45,10 +44,7 @@ def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
         generations=generations,
         timing=Timing(total_s=round(time.perf_counter() - t0, 2), data_s=round(loaded - t0, 2),
                       train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2)),
-        environment=Environment(python=platform.python_version(), platform=platform.platform(),
-                                packages=provenance.package_versions(),
-                                device=DeviceInfo(**provenance.device_description(run_.device)),
-                                git_commit=provenance.git_commit()),
+        environment=Environment.current(run_.device),
     )
 
 

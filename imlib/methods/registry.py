@@ -38,7 +38,7 @@ class MethodSpec:
     study: str = "b"
     paper_row: str | None = None  # its row label in the paper's reported table (None: not in the paper)
     options: dict[str, Option] = field(default_factory=dict)  # its own hyperparameters, with reasons
-    objective: type | None = None  # semi-supervised baselines: the training objective class
+    objective: type | None = None  # semi-supervised baselines: the training objective class; Study A hosts: the Host
     summary: str = ""  # one line for the book
 
     def __post_init__(self) -> None:
@@ -58,13 +58,14 @@ class MethodSpec:
         return resolve_options(f"method {self.key!r}", self.options, given)
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
+# (study, key) -> spec: the studies share names (UniMatch is a Study B baseline and a Study A host)
+_REGISTRY: dict[tuple[str, str], MethodSpec] = {}
 
 
 def register(spec: MethodSpec) -> MethodSpec:
-    if spec.key in _REGISTRY:
-        raise ValueError(f"method {spec.key!r} is registered twice")
-    _REGISTRY[spec.key] = spec
+    if (spec.study, spec.key) in _REGISTRY:
+        raise ValueError(f"method {spec.key!r} of Study {spec.study.upper()} is registered twice")
+    _REGISTRY[(spec.study, spec.key)] = spec
     return spec
 
 
@@ -75,17 +76,27 @@ def registered(spec: MethodSpec) -> Iterator[MethodSpec]:
     try:
         yield spec
     finally:
-        _REGISTRY.pop(spec.key, None)
+        _REGISTRY.pop((spec.study, spec.key), None)
 
 
-def get_method(key: str) -> MethodSpec:
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown method {key!r}; available: {', '.join(_REGISTRY)}")
-    return _REGISTRY[key]
+def _complete(study: str | None = None) -> None:
+    """Run the pending registrations of ``study`` (all when None)."""
+    for s in [study] if study is not None else list(_PENDING):
+        register_study = _PENDING.pop(s, None)
+        if register_study is not None:
+            register_study()
+
+
+def get_method(key: str, study: str = "b") -> MethodSpec:
+    _complete(study)
+    if (study, key) not in _REGISTRY:
+        raise ValueError(f"unknown Study {study.upper()} method {key!r}; available: {', '.join(method_keys(study))}")
+    return _REGISTRY[(study, key)]
 
 
 def methods(study: str | None = None, kind: str | None = None) -> list[MethodSpec]:
     """The registered methods in the paper's order, optionally of one study and kind."""
+    _complete(study)
     return [m for m in _REGISTRY.values() if (study is None or m.study == study) and (kind is None or m.kind == kind)]
 
 
@@ -93,12 +104,14 @@ def method_keys(study: str | None = None, kind: str | None = None) -> list[str]:
     return [m.key for m in methods(study, kind)]
 
 
-def colour(key: str) -> str:
-    return _REGISTRY[key].colour if key in _REGISTRY else "#999999"
+def colour(key: str, study: str = "b") -> str:
+    _complete(study)
+    return _REGISTRY[(study, key)].colour if (study, key) in _REGISTRY else "#999999"
 
 
-def display_name(key: str) -> str:
-    return _REGISTRY[key].name if key in _REGISTRY else key
+def display_name(key: str, study: str = "b") -> str:
+    _complete(study)
+    return _REGISTRY[(study, key)].name if (study, key) in _REGISTRY else key
 
 
 def first_line(text: str | None) -> str:
@@ -135,4 +148,28 @@ def _register_study_b() -> None:
                         summary="generations of students on pairs with the inconsistency mask removed"))
 
 
+def _register_study_a() -> None:
+    """The Study A hosts (one Host class each, :mod:`imlib.study_a.hosts`) and the IM plug-in over them."""
+    from imlib.study_a.config import PLUGIN_OPTIONS
+    from imlib.study_a.hosts.imas import IMAS
+    from imlib.study_a.hosts.supervised import Supervised
+    from imlib.study_a.hosts.u2pl import U2PL
+    from imlib.study_a.hosts.unimatch import UniMatch
+
+    def run(cfg):
+        from imlib.study_a.run import run as run_study_a
+
+        return run_study_a(cfg)
+
+    for cls, row, colour_ in ((Supervised, "Supervised Only", "#666666"), (U2PL, "U2PL", "#fb9a99"),
+                              (UniMatch, "UniMatch", "#e31a1c"), (IMAS, "iMAS", "#33a02c")):
+        register(MethodSpec(cls.key, cls.name, "study-a-host", run, colour_, study="a", paper_row=row,
+                            options=cls.OPTIONS, objective=cls, summary=first_line(sys.modules[cls.__module__].__doc__)))
+    register(MethodSpec("im", "+IM", "plug-in", run, "#d95f02", study="a", paper_row="+IM", options=PLUGIN_OPTIONS,
+                        summary="inconsistency masks from n host runs, over any host (variants G, M, O)"))
+
+
 _register_study_b()
+# Study A registers on first use: its modules import the registry's neighbours (options), and importing the
+# registry should not pull in the Study A engine
+_PENDING = {"a": _register_study_a}

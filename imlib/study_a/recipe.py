@@ -1,0 +1,27 @@
+"""A host's official training recipe (study_a.md §2): the numbers a faithful run needs, in one place.
+
+Each host module declares its ``RECIPE``; the ``paper`` preset uses it as is, ``smoke`` shrinks the sizes
+(see :mod:`imlib.study_a.config`). Values and their sources are printed in the book's Study A page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HostRecipe:
+    lr: float  # SGD base LR for ``total_batch`` labeled images per step (scaled linearly otherwise)
+    weight_decay: float
+    head_lr_multiplier: float  # LR of the decoder/heads relative to the backbone
+    total_batch: int  # labeled images per step over all GPUs in the official run (e.g. 2 x 4 GPUs = 8)
+    crop: int  # training crop; divisible by the output stride (801 -> 800, 769 -> 768)
+    epochs: int  # passes over the unlabeled list (Supervised: over the labeled list)
+    ohem_min_kept: int  # OHEM: pixels kept at least per GPU batch (threshold 0.7)
+    output_stride: int
+    atrous_rates: tuple[int, int, int]
+    eval_window: int  # sliding-window evaluation: window and stride (divisible by the output stride)
+    eval_stride: int
+    gpus: int = 4  # GPUs of the official run (total_batch / gpus labeled images per GPU)
+    ema: float | None = None  # EMA teacher momentum (None: no teacher)
+    ema_buffers: bool = True  # the EMA also averages BatchNorm statistics (U2PL: parameters only)
+    source: str = ""  # official files the values come from
