@@ -1,6 +1,6 @@
 """Study A throughput probe: each host's training step and one evaluation window, fp32 and bf16.
 
-    .venv/bin/python benchmarks/study_a.py                      # CPU: ResNet-50 at a 128-px crop, batch 1
+    .venv/bin/python benchmarks/study_a.py                      # CPU: ResNet-50 at a 128-px crop, batch 2
     .venv/bin/python benchmarks/study_a.py --device cuda        # GPU: each host's paper crop and per-GPU batch
 
 Random tensors stand in for Cityscapes (the step's cost does not depend on the pixels). For every host it
@@ -101,14 +101,14 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per host (default: GPU 20, CPU 2)")
     ap.add_argument("--crop", type=int, default=None, help="default: the host's paper crop on a GPU, 128 on a CPU")
-    ap.add_argument("--batch", type=int, default=None, help="per-GPU batch (default: the host's; CPU 1)")
+    ap.add_argument("--batch", type=int, default=None, help="per-GPU batch (default: the host's; CPU 2, the least train-mode BatchNorm takes)")
     ap.add_argument("--hosts", nargs="+", default=None)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     device = pick_device(a.device)
     cpu = device.type == "cpu"
     steps = a.steps or (2 if cpu else 20)
-    crop, batch = (a.crop or 128, a.batch or 1) if cpu else (a.crop, a.batch)
+    crop, batch = (a.crop or 128, a.batch or 2) if cpu else (a.crop, a.batch)
     precisions = [False] if cpu else [False, True]  # bf16 autocast is CUDA only here
     torch.backends.cudnn.benchmark = True
     results = []

@@ -12,7 +12,6 @@ import time
 
 from imlib import provenance
 from imlib.config import RunConfig
-from imlib.methods.registry import get_method
 from imlib.methods.shared import Run
 from imlib.records import DatasetInfo, Environment, Headline, RunRecord, TaskInfo, Timing
 from imlib.selection import candidate_generations, pick_best
@@ -20,6 +19,8 @@ from imlib.selection import candidate_generations, pick_best
 
 def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
     """Train a method as configured and return its run record (not yet written)."""
+    from imlib.methods.registry import get_method  # here, not above: the registry imports every method module
+
     spec = get_method(cfg.method)
     t0 = time.perf_counter()
     run_ = Run(cfg, progress=progress)

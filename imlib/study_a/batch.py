@@ -27,7 +27,7 @@ def expand_grid(preset: str, hosts: Sequence[str] | None = None, splits: Sequenc
                 seeds: Sequence[int] = (0,), variants: dict[str, Sequence[str]] | None = None,
                 dataset: str | None = None, overrides: dict[str, Any] | None = None) -> list[StudyAConfig]:
     """Each (host, split, seed) without IM and with each IM variant (default: G for every host, plus
-    :data:`SMOKE_VARIANTS`), and the teacher runs the IM cells need, without duplicates."""
+    ``SMOKE_VARIANTS``), and the teacher runs the IM cells need, without duplicates."""
     hosts = default_hosts() if hosts is None else list(hosts)
     variants = variants if variants is not None else {h: SMOKE_VARIANTS.get(h, ("G",)) for h in hosts}
     base = dict(overrides or {})

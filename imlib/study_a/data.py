@@ -5,7 +5,7 @@
 * The datasets do the hosts' geometric augmentation (random rescale 0.5-2.0, crop with padding, flip) per
   sample on the CPU, drawn from ``(seed, epoch, index)``: the same views whatever the number of DataLoader
   workers or processes, and a resumed run replays its epoch. Colour augmentation is the hosts' business, on
-  the device (:mod:`imlib.study_a.batches`).
+  the device (``imlib.study_a.batches``).
 * The IM blackout is applied after the geometry, so bilinear resizing never smears it into labelled pixels.
 * :func:`epoch_order` samples the labeled stream independently of the unlabeled length (pitfall 5).
 """

@@ -1,128 +1,192 @@
-"""The Study A segmenter: DeepLabV3+ from segmentation-models-pytorch, plus the heads some hosts add.
+"""The Study A segmenter: smp's DeepLabV3+ with the heads and hooks the hosts need, built by one factory.
 
-``build_segmenter`` is the one factory: ``smp.DeepLabV3Plus(encoder, encoder_weights=None, ...)`` with the
-host's output stride and ASPP rates, non-separable ASPP convolutions and no ASPP dropout (the hosts' ASPP), and
-optionally U2PL/iMAS's auxiliary head on layer3 and U2PL's representation head on the decoder output.
+Why smp: one well-tested DeepLabV3+ shared by all hosts, so a host differs from another only in its
+training recipe. Encoders:
 
-What still differs from the hosts' own DeepLabV3+ (study_a.md §3): smp uses separable 3x3 convolutions after
-the ASPP and in its fuse block, adds a 3x3 convolution after the ASPP, fuses with one convolution instead of
-two, upsamples by 4 in its head, and has no multi-grid dilation in layer4 (U2PL); the low-level projection is
-48 channels (U2PL: 256). Encoders: ``resnet18`` (the smoke scale), ``resnet50`` (torchvision's layout, what
-torchvision's ImageNet file loads into) and ``resnet50-deepstem``, a ResNet-50 with the hosts' deep stem (three
-3x3 convolutions of 64, 64, 128 channels; the max-pool without U2PL/iMAS's ceil mode, which at their odd
-crops (769) gives the same sizes and at crops divisible by the stride would not) whose state-dict keys are those of the hosts'
-``resnet50.pth``, so that their ImageNet weights load (:mod:`imlib.study_a.weights`).
+- ``"resnet18"``: smoke scale on the CPU.
+- ``"resnet50"`` (default): smp's ResNet-50 = torchvision's layout (one 7x7 stem conv, 64 channels); loads
+  torchvision's ImageNet file (:func:`imlib.study_a.weights.load_backbone`, layout ``"torchvision"``).
+- ``"resnet50-deepstem"`` (and ``"resnet101-deepstem"``): the hosts' ResNet (UniMatch, U2PL, iMAS
+  ``resnet.py``): a deep stem of three 3x3 convs (64, 64, 128 channels, so layer1 takes 128 inputs), stored
+  as the hosts store it, ``conv1 = Sequential(conv, BN, ReLU, conv, BN, ReLU, conv)`` plus ``bn1`` (128), so
+  the encoder's state-dict keys are the hosts' ``resnet50.pth`` keys (``conv1.0.weight``, ``conv1.1.*``,
+  ``conv1.3.weight``, ``conv1.4.*``, ``conv1.6.weight``, ``bn1.*``, ``layer1.0.conv1.weight`` ...). Its
+  dilation follows the hosts (and torchvision): the first block of a dilated stage keeps the previous
+  dilation, the others get the new one (smp dilates every block of the stage).
+
+What still differs from the hosts' own DeepLabV3+ (study_a.md §3, pitfall 2), so results are
+"DeepLabV3+-like", not the hosts' exact network:
+
+- smp's decoder uses depthwise-separable 3x3 convs after the ASPP and in the fuse block (the ASPP branches
+  themselves are plain convs here: ``decoder_aspp_separable=False``), adds one 3x3 conv after the ASPP
+  projection, and fuses with ONE 3x3 conv (hosts: two plain 3x3 convs; U2PL: a 256-ch low-level path and
+  Dropout2d(0.1) in its head); the 1x1 classifier runs at stride 4 and is upsampled x4 (bilinear,
+  align_corners=True) by smp's head.
+- no multi-grid (U2PL/iMAS os8 use 2/2/4 in layer4); U2PL/iMAS max-pool with ``ceil_mode=True``, which
+  yields H/4 + 1 maps for crops that are multiples of 16 and breaks smp's fixed x4/x2 decoder upsampling,
+  so the max-pool here uses the floor (as UniMatch does). Neither changes the weight layout.
+- smp's ResNet-50 is not the hosts' deep-stem ResNet: the hosts' ImageNet files load only into
+  ``"resnet50-deepstem"``; torchvision weights give lower numbers (UniMatch issue #38).
 """
 from __future__ import annotations
 
-import types
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
-from torch import nn
+from segmentation_models_pytorch.encoders.resnet import ResNetEncoder
+from torch import Tensor, nn
+from torchvision.models.resnet import Bottleneck
 
-ENCODERS = ("resnet18", "resnet50", "resnet50-deepstem")
+ENCODERS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet50-deepstem", "resnet101-deepstem")
+_DEEPSTEM_LAYERS = {"resnet50-deepstem": [3, 4, 6, 3], "resnet101-deepstem": [3, 4, 23, 3]}
+
+Perturb = Callable[[list[Tensor]], list[Tensor]]
 
 
 class SegOutput(NamedTuple):
-    logits: torch.Tensor  # (B, C, H, W) at the input size
-    aux: torch.Tensor | None  # auxiliary head's logits at the input size (U2PL, iMAS)
-    rep: torch.Tensor | None  # U2PL's representation (B, rep_dim, H / 4, W / 4)
+    logits: Tensor  # (B', C, H, W) at the input size
+    aux: Tensor | None  # (B', C, H, W) aux-head logits at the input size, None without an aux head
+    rep: Tensor | None  # (B', rep_dim, H/4, W/4) representation, None without a rep head
 
 
-def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
-    return nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out)
+def _init_conv(module: nn.Module) -> None:
+    """The hosts' (and torchvision's) init: Kaiming fan-out for convs, BN weight 1 / bias 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
 
 
-def _deep_stem_forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-    features = [x]
-    x = self.relu(self.bn1(self.conv1(x)))
-    x = self.relu(self.bn2(self.conv2(x)))
-    x = self.relu(self.bn3(self.conv3(x)))
-    features.append(x)
-    x = self.layer1(self.maxpool(x))
-    features.append(x)
-    for layer in (self.layer2, self.layer3, self.layer4):
-        x = layer(x)
-        features.append(x)
-    return features
+class DeepStemResNetEncoder(ResNetEncoder):
+    """smp's ResNet encoder with the hosts' deep stem and the hosts' dilation rule (keys = hosts' file)."""
+
+    def __init__(self, layers: list[int], output_stride: int = 16):
+        super().__init__(out_channels=[3, 128, 256, 512, 1024, 2048], depth=5, output_stride=32,
+                         block=Bottleneck, layers=layers)
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(3, 64, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 128, 3, padding=1, bias=False),
+        )
+        self.bn1 = nn.BatchNorm2d(128)
+        first = self.layer1[0]  # the only block that sees the stem's width
+        first.conv1 = nn.Conv2d(128, 64, 1, bias=False)
+        first.downsample[0] = nn.Conv2d(128, 256, 1, bias=False)
+        for m in (self.conv1, self.bn1, first.conv1, first.downsample[0]):
+            _init_conv(m)
+        if output_stride != 32:
+            self.make_dilated(output_stride)
+
+    def make_dilated(self, output_stride: int) -> None:
+        super().make_dilated(output_stride)  # validates; every 3x3 conv of a dilated stage gets its rate
+        self._output_stride = output_stride
+        previous = 1
+        for stage_stride, layer in ((16, self.layer3), (32, self.layer4)):
+            if stage_stride <= output_stride:
+                continue
+            conv = layer[0].conv2  # hosts: the first block keeps the previous stage's dilation
+            conv.dilation, conv.padding = (previous, previous), (previous, previous)
+            previous = stage_stride // output_stride
 
 
-def _make_deep_stem(encoder: nn.Module) -> None:
-    """Turn smp's (torchvision) ResNet-50 encoder into the hosts' deep-stem ResNet-50, in place: the keys become
-    conv1/bn1/conv2/bn2/conv3/bn3 and layer1 takes 128 channels, as in UniMatch's and iMAS's resnet.py."""
-    from torchvision.models.resnet import Bottleneck
-
-    encoder.conv1, encoder.bn1 = _conv_bn(3, 64, stride=2)
-    encoder.conv2, encoder.bn2 = _conv_bn(64, 64)
-    encoder.conv3, encoder.bn3 = _conv_bn(64, 128)
-    encoder.maxpool = nn.MaxPool2d(3, 2, 1)  # U2PL/iMAS: ceil_mode, same size at their odd crops, wrong at ours
-    encoder.inplanes = 128
-    encoder.layer1 = encoder._make_layer(Bottleneck, 64, 3)
-    encoder.forward = types.MethodType(_deep_stem_forward, encoder)
-    encoder._out_channels = [3, 128] + list(encoder._out_channels[2:])
+def _head(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv3x3 -> 256, BN, ReLU, Dropout2d(0.1), conv1x1 (U2PL's aux and representation heads)."""
+    head = nn.Sequential(
+        nn.Conv2d(in_channels, 256, 3, padding=1, bias=False), nn.BatchNorm2d(256), nn.ReLU(inplace=True),
+        nn.Dropout2d(0.1), nn.Conv2d(256, out_channels, 1),
+    )
+    _init_conv(head)
+    return head
 
 
 class StudyANet(nn.Module):
-    """DeepLabV3+ whose every use goes through ``forward`` (DistributedDataParallel syncs only that)."""
+    """smp DeepLabV3+ plus optional aux / representation heads; every host computation goes through
+    :meth:`forward`, because DistributedDataParallel only syncs gradients of work done there."""
 
-    def __init__(self, model: smp.DeepLabV3Plus, output_stride: int, num_classes: int, aux_head: bool,
-                 rep_dim: int | None):
+    def __init__(self, smp_model: smp.DeepLabV3Plus, encoder_name: str, num_classes: int, output_stride: int,
+                 aux_head: bool = False, rep_dim: int | None = None):
         super().__init__()
-        self.model, self.output_stride = model, output_stride
-        channels = model.encoder.out_channels
-        self.aux = nn.Sequential(nn.Conv2d(channels[-2], 256, 3, padding=1, bias=False), nn.BatchNorm2d(256),
-                                 nn.ReLU(inplace=True), nn.Dropout2d(0.1), nn.Conv2d(256, num_classes, 1)) \
-            if aux_head else None
-        dec = model.segmentation_head[0].in_channels
-        self.rep = nn.Sequential(nn.Conv2d(dec, 256, 3, padding=1, bias=False), nn.BatchNorm2d(256),
-                                 nn.ReLU(inplace=True), nn.Dropout2d(0.1), nn.Conv2d(256, rep_dim, 1)) \
-            if rep_dim else None
-        # smp's DeepLabV3+ decoder reads the stride-4 features (index 2) and the last ones
-        self.perturbed_features = (2, len(channels) - 1)
+        self.model = smp_model
+        self.encoder_name = encoder_name
+        self.num_classes = num_classes
+        self.output_stride = output_stride
+        channels = self.model.encoder.out_channels
+        self.aux = _head(channels[-2], num_classes) if aux_head else None
+        self.rep = _head(self.model.segmentation_head[0].in_channels, rep_dim) if rep_dim else None
+        # smp's DeepLabV3+ decoder reads the stride-4 features and the last ones (decoder.forward)
+        self.perturbed_features: tuple[int, ...] = (2, len(channels) - 1)
 
-    def forward(self, x: torch.Tensor, extras: bool = False,
-                perturb: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None):
+    @property
+    def encoder(self) -> nn.Module:
+        return self.model.encoder
+
+    def check_size(self, height: int, width: int) -> None:
+        s = self.output_stride
+        if height % s or width % s:
+            raise ValueError(
+                f"input size {height}x{width} is not divisible by the output stride {s}: training crops and "
+                f"evaluation windows must be multiples of {s} (e.g. 801 -> 800, 769 -> 768)")
+
+    def forward(self, x: Tensor, extras: bool = False, perturb: Perturb | None = None) -> Tensor | SegOutput:
+        """Logits (B', C, H, W) at the input size, or ``SegOutput`` with ``extras``.
+
+        ``perturb`` maps the encoder feature list to a new one before decoding (UniMatch's feature dropout);
+        it may grow the batch (clean and perturbed copies concatenated), so B' >= B. Every entry the heads
+        read (``perturbed_features``, and features[-2] for the aux head) must share that batch size.
+        """
         h, w = x.shape[-2:]
-        if h % self.output_stride or w % self.output_stride:
-            raise ValueError(f"input {h}x{w} is not divisible by the output stride {self.output_stride}: crops and "
-                             f"evaluation windows must be multiples of it (801 -> 800, 769 -> 768)")
-        feats = self.model.encoder(x)
+        self.check_size(h, w)
+        features = self.model.encoder(x)
         if perturb is not None:
-            feats = perturb(feats)
-        dec = self.model.decoder(feats)
-        logits = self.model.segmentation_head(dec)
+            features = list(perturb(list(features)))
+        decoded = self.model.decoder(features)
+        logits = self._resize(self.model.segmentation_head(decoded), h, w)
         if not extras:
             return logits
-        aux = F.interpolate(self.aux(feats[-2]), size=(h, w), mode="bilinear", align_corners=False) \
-            if self.aux is not None else None
-        return SegOutput(logits, aux, self.rep(dec) if self.rep is not None else None)
+        aux = self._resize(self.aux(features[-2]), h, w) if self.aux is not None else None
+        rep = self.rep(decoded) if self.rep is not None else None
+        return SegOutput(logits, aux, rep)
+
+    @staticmethod
+    def _resize(t: Tensor, h: int, w: int) -> Tensor:
+        if t.shape[-2:] == (h, w):
+            return t
+        return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=True)
 
     def param_groups(self, lr: float, head_lr_multiplier: float, weight_decay: float) -> list[dict]:
-        """The backbone at ``lr``, the decoder and heads at ``lr x head_lr_multiplier`` (the hosts' groups)."""
-        backbone = list(self.model.encoder.parameters())
-        ids = {id(p) for p in backbone}
-        head = [p for p in self.parameters() if id(p) not in ids]
-        return [{"params": backbone, "lr": lr, "weight_decay": weight_decay},
-                {"params": head, "lr": lr * head_lr_multiplier, "weight_decay": weight_decay}]
+        """Encoder at ``lr``, decoder and heads at ``lr * head_lr_multiplier`` (the hosts' two groups).
+        ``lr_multiplier`` is kept in each group so a poly schedule can rescale the base LR."""
+        encoder_ids = {id(p) for p in self.model.encoder.parameters()}
+        encoder = [p for p in self.parameters() if id(p) in encoder_ids]
+        rest = [p for p in self.parameters() if id(p) not in encoder_ids]
+        return [
+            {"params": encoder, "lr": lr, "weight_decay": weight_decay, "lr_multiplier": 1.0, "name": "encoder"},
+            {"params": rest, "lr": lr * head_lr_multiplier, "weight_decay": weight_decay,
+             "lr_multiplier": head_lr_multiplier, "name": "head"},
+        ]
 
 
 def build_segmenter(encoder: str = "resnet50", num_classes: int = 19, output_stride: int = 16,
                     atrous_rates: tuple[int, int, int] = (6, 12, 18), aux_head: bool = False,
                     rep_dim: int | None = None) -> StudyANet:
-    """The host's DeepLabV3+ (random weights: pretrained ones only from a local file, see weights.py)."""
+    """DeepLabV3+ (plain ASPP convs, no ASPP dropout, random init: weights come only from a local file)."""
     if encoder not in ENCODERS:
-        raise ValueError(f"Study A encoder must be one of {ENCODERS}, got {encoder!r}")
-    smp_name = "resnet50" if encoder == "resnet50-deepstem" else encoder
-    model = smp.DeepLabV3Plus(smp_name, encoder_weights=None, encoder_output_stride=output_stride,
-                              decoder_atrous_rates=tuple(atrous_rates), decoder_aspp_separable=False,
-                              decoder_aspp_dropout=0.0, classes=num_classes)
-    if encoder == "resnet50-deepstem":
-        _make_deep_stem(model.encoder)
-    return StudyANet(model, output_stride, num_classes, aux_head, rep_dim)
+        raise ValueError(f"unknown Study A encoder {encoder!r}; choose one of {ENCODERS}")
+    if output_stride not in (8, 16):
+        raise ValueError(f"output stride must be 8 or 16, got {output_stride}")
+    smp_name = encoder.removesuffix("-deepstem")
+    model = smp.DeepLabV3Plus(
+        smp_name, encoder_weights=None, encoder_output_stride=output_stride,
+        decoder_atrous_rates=tuple(atrous_rates), decoder_aspp_separable=False, decoder_aspp_dropout=0.0,
+        classes=num_classes)
+    if encoder in _DEEPSTEM_LAYERS:
+        # same channel widths at every stride the decoder reads, so smp's decoder stays valid
+        model.encoder = DeepStemResNetEncoder(_DEEPSTEM_LAYERS[encoder], output_stride)
+    return StudyANet(model, encoder, num_classes, output_stride, aux_head=aux_head, rep_dim=rep_dim)
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -1,9 +1,6 @@
 """The Study A hosts, one file each over the shared pieces of :mod:`imlib.study_a.hosts.base`."""
 from __future__ import annotations
 
-# imlib.methods registers these hosts when it is imported, and every host imports from imlib.methods: loading
-# that package first lets it import the host modules whole, whichever of the two is imported first
-import imlib.methods  # noqa: F401,I001
 from imlib.study_a.hosts.base import Host
 from imlib.study_a.hosts.imas import IMAS
 from imlib.study_a.hosts.supervised import Supervised
