@@ -33,7 +33,7 @@ METRIC_UNITS = {"iou": "IoU %", "miou": "mIoU %", "mcce": "MCCE"}
 
 def row_label(key: str) -> str:
     """A method's row: the paper's label when it has one, else its display name."""
-    spec = registry.get_method(key) if key in registry.method_keys() else None
+    spec = registry.get_method(key) if key in registry.method_keys("b") else None
     return (spec.paper_row or spec.name) if spec else key
 
 
@@ -240,7 +240,7 @@ def own_datasets_table(records: list[RunRecord]) -> pd.DataFrame:
         v = pd.Series(v)
         text = f"{v.mean():.1f}" + (f" ± {v.std(ddof=1):.1f} (n={len(v)})" if len(v) > 1 else " (n=1)")
         table.setdefault(head, {})[row_label(method)] = text
-    order = [row_label(k) for k in registry.method_keys() if any(row_label(k) in col for col in table.values())]
+    order = [row_label(k) for k in registry.method_keys("b") if any(row_label(k) in col for col in table.values())]
     order += sorted({m for col in table.values() for m in col} - set(order))
     df = pd.DataFrame(table).reindex(order).fillna("not run")
     df.index.name = "method"
@@ -256,7 +256,7 @@ def generation_frame(records: list[RunRecord]) -> pd.DataFrame:
             continue
         target = r.dataset.paper_dataset
         _, metric, scale = STUDY_B_COLUMNS[target]
-        kind = registry.get_method(r.config.method).kind if r.config.method in registry.method_keys() else None
+        kind = registry.get_method(r.config.method).kind if r.config.method in registry.method_keys("b") else None
         for g in r.generations:
             rows.append({"dataset": r.dataset.name, "paper_dataset": target, "method": r.config.method, "kind": kind,
                          "preset": r.config.preset, "variant": r.config.variant, "seed": r.config.seed,

@@ -35,7 +35,7 @@ def test_study_b_registry_holds_the_papers_rows_in_order():
     assert {m.paper_row for m in methods(study="b")} == reported
     assert all(m.colour.startswith("#") for m in methods())
     assert get_method("im").reuses_references and get_method("u2pl").group == "semi-supervised baselines"
-    with pytest.raises(ValueError, match="unknown Study B method 'nope'"):
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
         get_method("nope")
     with pytest.raises(ValueError, match="registered twice"):
         with registered(MethodSpec("im", "IM again", "generational", toy_run, "#000000")):

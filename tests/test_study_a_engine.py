@@ -192,3 +192,13 @@ def test_a_broken_record_names_the_file(tmp_path):
     bad.write_text('{"record_type": "study-a", "schema": 1, "run_id": 3}')
     with pytest.raises(RecordError, match="x.json"):
         study_a_records.load_all(tmp_path)
+
+
+def test_every_committed_study_a_record_loads():
+    committed = PROJECT / "data" / "results"
+    recs = study_a_records.load_all(committed)
+    files = sorted((committed / "study_a").rglob("*.json")) if (committed / "study_a").exists() else []
+    assert len(recs) == len(files)
+    for rec in recs:
+        assert rec.result.best_miou >= rec.result.last_miou - 1e-9  # best over evaluations includes the last
+        assert rec.data.synthetic == (rec.config.dataset == "synthetic-cityscapes")

@@ -32,40 +32,80 @@ def test_perturb_goes_through_forward_and_can_grow_the_batch():
     assert seen == [64, 512]  # resnet18: the stride-4 features and the last ones, what the decoder reads
 
 
+def test_param_groups_put_the_encoder_at_lr_and_the_rest_at_the_multiplier():
+    net = build_segmenter("resnet18", aux_head=True)
+    enc, head = net.param_groups(0.01, 10.0, 5e-4)
+    assert (enc["lr"], head["lr"], enc["weight_decay"]) == (0.01, pytest.approx(0.1), 5e-4)
+    assert sum(p.numel() for p in enc["params"]) == sum(p.numel() for p in net.model.encoder.parameters())
+    assert len(enc["params"]) + len(head["params"]) == len(list(net.parameters()))
+    assert any(p is q for p in head["params"] for q in net.aux.parameters())
+
+
 def test_sizes_not_divisible_by_the_stride_are_refused_helpfully():
     with pytest.raises(ValueError, match="801 -> 800"):
         build_segmenter("resnet18")(torch.randn(2, 3, 65, 64))
 
 
-def test_resnet50_matches_the_measured_parameter_count():
-    assert count_parameters(build_segmenter("resnet50")) == pytest.approx(39.2e6, rel=0.01)  # study_a.md §3
+@pytest.fixture(scope="module")
+def smp_resnet50():
+    return build_segmenter("resnet50")  # os16, rates 6/12/18, plain ASPP convs (the Supervised/UniMatch mapping)
 
 
-def test_deep_stem_has_the_hosts_keys_and_loads_their_file(tmp_path):
+def test_resnet50_matches_the_measured_parameter_count(smp_resnet50):
+    assert count_parameters(smp_resnet50) == pytest.approx(39.2e6, rel=0.01)  # study_a.md §3
+
+
+def test_deep_stem_has_the_hosts_keys_and_loads_their_file(tmp_path, smp_resnet50):
+    # the hosts' resnet.py (UniMatch, U2PL, iMAS): conv1 = Sequential(conv, BN, ReLU, conv, BN, ReLU, conv), bn1 (128)
     net = build_segmenter("resnet50-deepstem")
     state = net.model.encoder.state_dict()
-    assert state["conv1.weight"].shape == (64, 3, 3, 3) and state["conv2.weight"].shape == (64, 64, 3, 3)
-    assert state["conv3.weight"].shape == (128, 64, 3, 3)
+    assert list(state)[:2] == ["conv1.0.weight", "conv1.1.weight"]
+    assert state["conv1.0.weight"].shape == (64, 3, 3, 3) and state["conv1.3.weight"].shape == (64, 64, 3, 3)
+    assert state["conv1.6.weight"].shape == (128, 64, 3, 3) and state["bn1.weight"].shape == (128,)
     assert state["layer1.0.conv1.weight"].shape == (64, 128, 1, 1)
     assert state["layer1.0.downsample.0.weight"].shape == (256, 128, 1, 1)
-    hosts_file = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in state.items()}
+    # the hosts' dilation rule (os16): the first block of layer4 keeps dilation 1, the others get 2
+    assert net.model.encoder.layer4[0].conv2.dilation == (1, 1) and net.model.encoder.layer4[1].conv2.dilation == (2, 2)
+    hosts_file = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in state.items()
+                  if not k.endswith("num_batches_tracked")}  # files from old PyTorch lack the BN counters
     hosts_file["fc.weight"] = torch.zeros(1000, 2048)
     torch.save({"state_dict": {"module." + k: v for k, v in hosts_file.items()}}, tmp_path / "resnet50.pth")
     fresh = build_segmenter("resnet50-deepstem")
     info = load_backbone(fresh, tmp_path / "resnet50.pth")
-    assert info["layout"] == "host-deepstem" and info["skipped"] == ["fc.weight"]
-    assert torch.equal(fresh.model.encoder.conv3.weight, hosts_file["conv3.weight"])
+    assert info["layout"] == "host-deepstem" and info["skipped"] == ["fc.weight"] and info["defaulted"]
+    loaded = fresh.model.encoder.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in hosts_file.items() if k in loaded)
     # the same file does not fit smp's (torchvision) ResNet-50: named, not silently half-loaded
     with pytest.raises(ValueError, match="resnet50.pth.*(unexpected|wrong shape)"):
-        load_backbone(build_segmenter("resnet50"), tmp_path / "resnet50.pth")
+        load_backbone(smp_resnet50, tmp_path / "resnet50.pth")
+    # a mis-shaped tensor and a missing one are refused, naming the file and the key
+    bad = dict(hosts_file, **{"layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)})
+    torch.save(bad, tmp_path / "shape.pth")
+    with pytest.raises(ValueError, match=r"shape.pth.*wrong shape.*layer1.0.conv1.weight"):
+        load_backbone(fresh, tmp_path / "shape.pth")
+    del bad["layer1.0.conv1.weight"]
+    torch.save(bad, tmp_path / "gap.pth")
+    with pytest.raises(ValueError, match=r"gap.pth.*missing.*layer1.0.conv1.weight"):
+        load_backbone(fresh, tmp_path / "gap.pth")
+    # the flat stem naming (conv1, bn1, conv2, bn2, conv3, bn3) maps onto the same tensors
+    flat_names = {"conv1.0.": "conv1.", "conv1.1.": "bn1.", "conv1.3.": "conv2.", "conv1.4.": "bn2.",
+                  "conv1.6.": "conv3.", "bn1.": "bn3."}
+    flat = {}
+    for k, v in hosts_file.items():
+        prefix = next((p for p in flat_names if k.startswith(p)), None)
+        flat[flat_names[prefix] + k[len(prefix):] if prefix else k] = v + 1 if v.is_floating_point() else v
+    torch.save(flat, tmp_path / "flat.pth")
+    assert load_backbone(fresh, tmp_path / "flat.pth")["layout"] == "deepstem-flat"
+    assert torch.equal(fresh.model.encoder.conv1[6].weight, hosts_file["conv1.6.weight"] + 1)
+    assert torch.equal(fresh.model.encoder.bn1.running_mean, hosts_file["bn1.running_mean"] + 1)
 
 
-def test_torchvision_layout_loads_and_a_missing_key_is_named(tmp_path):
+def test_torchvision_layout_loads_and_a_missing_key_is_named(tmp_path, smp_resnet50):
     from torchvision.models import resnet50
 
     tv = resnet50(weights=None).state_dict()
     torch.save(tv, tmp_path / "tv.pth")
-    net = build_segmenter("resnet50")
+    net = smp_resnet50
     assert load_backbone(net, tmp_path / "tv.pth")["layout"] == "torchvision"
     assert torch.equal(net.model.encoder.layer4[2].conv3.weight, tv["layer4.2.conv3.weight"])
     del tv["layer2.0.bn1.running_var"]

@@ -90,7 +90,7 @@ def _complete(study: str | None = None) -> None:
 def get_method(key: str, study: str = "b") -> MethodSpec:
     _complete(study)
     if (study, key) not in _REGISTRY:
-        raise ValueError(f"unknown Study {study.upper()} method {key!r}; available: {', '.join(method_keys(study))}")
+        raise ValueError(f"unknown method {key!r} of Study {study.upper()}; available: {', '.join(method_keys(study))}")
     return _REGISTRY[(study, key)]
 
 

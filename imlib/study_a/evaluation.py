@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from imlib.engine import autocast
-from imlib.metrics import confusion_matrix
+from imlib.metrics import confusion_matrix, miou_from_confusion
 from imlib.semi.objective import eval_mode
 from imlib.study_a.batches import IGNORE, normalize
 
@@ -82,6 +82,5 @@ def per_class_iou(cm: torch.Tensor) -> list[float | None]:
 
 
 def miou(cm: torch.Tensor) -> float:
-    """Mean IoU (%) over the classes that occur in the truth or the prediction."""
-    ious = [v for v in per_class_iou(cm) if v is not None]
-    return sum(ious) / len(ious) if ious else 0.0
+    """Mean IoU (%) over the classes that occur in the truth or the prediction (imlib.metrics' definition)."""
+    return 100.0 * miou_from_confusion(cm)

@@ -10,7 +10,8 @@ training recipe. Encoders:
   ``resnet.py``): a deep stem of three 3x3 convs (64, 64, 128 channels, so layer1 takes 128 inputs), stored
   as the hosts store it, ``conv1 = Sequential(conv, BN, ReLU, conv, BN, ReLU, conv)`` plus ``bn1`` (128), so
   the encoder's state-dict keys are the hosts' ``resnet50.pth`` keys (``conv1.0.weight``, ``conv1.1.*``,
-  ``conv1.3.weight``, ``conv1.4.*``, ``conv1.6.weight``, ``bn1.*``, ``layer1.0.conv1.weight`` ...). Its
+  ``conv1.3.weight``, ``conv1.4.*``, ``conv1.6.weight``, ``bn1.*``, ``layer1.0.conv1.weight`` ...; files with
+  a flat stem, ``conv1, bn1, conv2, bn2, conv3, bn3``, are mapped onto it by the loader). Its
   dilation follows the hosts (and torchvision): the first block of a dilated stage keeps the previous
   dilation, the others get the new one (smp dilates every block of the stage).
 
@@ -33,7 +34,6 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import segmentation_models_pytorch as smp
-import torch
 import torch.nn.functional as F
 from segmentation_models_pytorch.encoders.resnet import ResNetEncoder
 from torch import Tensor, nn

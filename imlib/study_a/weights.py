@@ -1,10 +1,21 @@
-"""ImageNet backbones for Study A, only from an explicit local file (nothing is downloaded by a run).
+"""ImageNet backbones for Study A, only from an explicit local file (a run never downloads anything).
 
-Two layouts load: ``torchvision`` (``resnet50-*.pth`` from torchvision, for the ``resnet50`` encoder) and
-``host-deepstem`` (the ``resnet50.pth`` the UniMatch and iMAS READMEs link on Google Drive, for the
-``resnet50-deepstem`` encoder). Loading is strict: every encoder parameter and buffer must come from the file
-with its shape; the classifier (``fc.*``) is skipped; anything missing, unexpected or mis-shaped is an error that
-names the file.
+Layouts:
+
+- ``torchvision``: torchvision's ``resnet50-*.pth`` (``conv1.weight``, ``bn1.*``, ``layer1.0...``), for the
+  ``resnet50`` encoder (smp's ResNet is torchvision's).
+- ``host-deepstem``: the ``resnet50.pth`` that the UniMatch and iMAS READMEs link on Google Drive (download
+  it by hand), for ``resnet50-deepstem``. The hosts' ``resnet.py`` (UniMatch, U2PL, iMAS) stores the deep stem
+  as ``conv1 = Sequential(conv, BN, ReLU, conv, BN, ReLU, conv)`` + ``bn1`` (128), so the file's keys are
+  ``conv1.0.weight, conv1.1.*, conv1.3.weight, conv1.4.*, conv1.6.weight, bn1.*`` - the encoder's own keys.
+- ``deepstem-flat``: the same network with a flat stem (``conv1, bn1, conv2, bn2, conv3, bn3``, as in older
+  DeepLab/CCNet ImageNet files); mapped onto the Sequential stem (flat ``bn1`` is the first 64-ch BN, flat
+  ``bn3`` the 128-ch one).
+
+Loading is strict, because the hosts load with ``strict=False`` and a mismatched file silently leaves layers
+random: every encoder parameter and buffer must come from the file with its shape (only the BN counters
+``num_batches_tracked``, absent from files saved by old PyTorch, may be missing); ``fc.*`` is skipped;
+anything else missing, unexpected or mis-shaped is a ValueError that names the file.
 """
 from __future__ import annotations
 
@@ -14,11 +25,14 @@ import torch
 
 from imlib.study_a.models import StudyANet
 
-LAYOUTS = ("torchvision", "host-deepstem")
+LAYOUTS = ("torchvision", "host-deepstem", "deepstem-flat")
 SKIPPED_PREFIXES = ("fc.",)
+_FLAT_STEM = {"conv1.": "conv1.0.", "bn1.": "conv1.1.", "conv2.": "conv1.3.", "bn2.": "conv1.4.",
+              "conv3.": "conv1.6.", "bn3.": "bn1."}
 
 
 def _unwrap(state: dict) -> dict:
+    """A bare state dict from {"state_dict": ...} / {"model": ...} wrappers and DataParallel's "module." prefix."""
     for key in ("state_dict", "model"):
         if isinstance(state.get(key), dict):
             state = state[key]
@@ -26,12 +40,33 @@ def _unwrap(state: dict) -> dict:
 
 
 def detect_layout(state: dict) -> str:
-    return "host-deepstem" if "conv3.weight" in state else "torchvision"
+    if "conv1.0.weight" in state:
+        return "host-deepstem"
+    if "conv3.weight" in state or "conv2.weight" in state:
+        return "deepstem-flat"
+    return "torchvision"
+
+
+def _from_flat(state: dict) -> dict:
+    out = {}
+    for k, v in state.items():
+        prefix = next((p for p in _FLAT_STEM if k.startswith(p)), None)
+        out[_FLAT_STEM[prefix] + k[len(prefix):] if prefix else k] = v
+    return out
+
+
+def _listing(keys: list[str]) -> str:
+    return f"{keys[:10]}{f' ... ({len(keys)} in all)' if len(keys) > 10 else ''}"
 
 
 def load_backbone(net: StudyANet, path: str | Path, layout: str = "auto") -> dict:
-    """Load the file's backbone into ``net``'s encoder; returns what was loaded (count, skipped keys, layout)."""
+    """Load the file's ImageNet backbone into ``net``'s encoder.
+
+    Returns {"file", "layout", "loaded" (tensors copied), "skipped" (fc keys), "defaulted" (missing BN
+    counters left as they were)}."""
     path = Path(path)
+    if layout != "auto" and layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'auto' or one of {LAYOUTS}, got {layout!r}")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such backbone file (expected a local ImageNet ResNet checkpoint)")
     try:
@@ -39,19 +74,22 @@ def load_backbone(net: StudyANet, path: str | Path, layout: str = "auto") -> dic
     except Exception as e:  # a pickle torch refuses, a truncated file, ...
         raise ValueError(f"{path}: not a readable PyTorch state dict ({e})") from None
     found = detect_layout(state) if layout == "auto" else layout
-    if found not in LAYOUTS:
-        raise ValueError(f"layout must be 'auto' or one of {LAYOUTS}, got {layout!r}")
     skipped = sorted(k for k in state if k.startswith(SKIPPED_PREFIXES))
-    state = {k: v for k, v in state.items() if k not in skipped}
+    state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_PREFIXES)}
+    if found == "deepstem-flat":
+        state = _from_flat(state)
     encoder = net.model.encoder
     own = encoder.state_dict()
-    missing = sorted(set(own) - set(state))
+    absent = sorted(set(own) - set(state))
+    defaulted = [k for k in absent if k.endswith("num_batches_tracked")]
+    missing = [k for k in absent if k not in defaulted]
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    problems = [f"{what}: {keys[:10]}{' ...' if len(keys) > 10 else ''}"
+    problems = [f"{what}: {_listing(keys)}"
                 for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
     if problems:
-        raise ValueError(f"{path}: does not fit the {found} encoder ({'; '.join(problems)}); the resnet50 encoder "
-                         "takes torchvision's file, resnet50-deepstem the hosts' resnet50.pth")
-    encoder.load_state_dict(state, strict=True)
-    return {"file": str(path), "layout": found, "loaded": len(state), "skipped": skipped}
+        raise ValueError(
+            f"{path}: does not fit the {net.encoder_name} encoder as layout {found!r} ({'; '.join(problems)}); "
+            "the resnet50 encoder takes torchvision's file, resnet50-deepstem the hosts' resnet50.pth")
+    encoder.load_state_dict({**{k: own[k] for k in defaulted}, **state}, strict=True)
+    return {"file": str(path), "layout": found, "loaded": len(state), "skipped": skipped, "defaulted": defaulted}

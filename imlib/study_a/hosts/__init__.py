@@ -1,20 +1,25 @@
-"""The Study A hosts, one file each over the shared pieces of :mod:`imlib.study_a.hosts.base`."""
+"""The Study A hosts, one file each over the shared pieces of :mod:`imlib.study_a.hosts.base`.
+
+They are registered once, in :mod:`imlib.methods.registry` (``study="a"``, kind ``study-a-host``, the Host class
+as the entry's ``objective``); this package only looks them up there.
+"""
 from __future__ import annotations
 
 from imlib.study_a.hosts.base import Host
-from imlib.study_a.hosts.imas import IMAS
-from imlib.study_a.hosts.supervised import Supervised
-from imlib.study_a.hosts.u2pl import U2PL
-from imlib.study_a.hosts.unimatch import UniMatch
 
-HOSTS: dict[str, type[Host]] = {h.key: h for h in (Supervised, U2PL, UniMatch, IMAS)}
+
+def hosts() -> dict[str, type[Host]]:
+    """key -> Host class, in the paper's row order (Supervised, U2PL, UniMatch, iMAS)."""
+    from imlib.methods.registry import methods
+
+    return {m.key: m.objective for m in methods(study="a", kind="study-a-host")}
 
 
 def get_host(key: str) -> type[Host]:
-    try:
-        return HOSTS[key]
-    except KeyError:
-        raise ValueError(f"unknown Study A host {key!r}; known: {', '.join(HOSTS)}") from None
+    known = hosts()
+    if key not in known:
+        raise ValueError(f"unknown Study A host {key!r}; known: {', '.join(known)}")
+    return known[key]
 
 
-__all__ = ["HOSTS", "Host", "get_host"]
+__all__ = ["Host", "get_host", "hosts"]
