@@ -82,7 +82,7 @@ from imlib.study_a import costs
 
 recipes = pd.DataFrame([{"host": m.name, **{k: v for k, v in m.objective.RECIPE.__dict__.items() if k != "source"}}
                         for m in methods(study="a", kind="study-a-host")]).set_index("host")
-display(recipes)
+display(recipes.T)  # one column per host: fits the page
 
 # %% [markdown]
 # ## What a cell costs

@@ -44,7 +44,9 @@ from imlib.study_a import records, tables
 plots.style()
 runs = records.load_all(results_dir)
 table = tables.comparison(runs)
-display(table.set_index(["group", "method", "backbone", "split"]).round(2))
+table["method (backbone)"] = table.method + " (" + table.backbone + ")"
+columns = ["without IM", "with IM", "IM gain", "reproduced without IM", "reproduced with IM"]
+display(table.set_index(["method (backbone)", "split"])[columns].round(2))
 
 # %% [markdown]
 # † marks a cell of the `smoke` preset or of the synthetic stand-in: a check that the code runs end to end,
@@ -57,7 +59,6 @@ display(table.set_index(["group", "method", "backbone", "split"]).round(2))
 # faithful reproduction needs several seeds per cell.
 
 # %%
-table["method (backbone)"] = table.method + " (" + table.backbone + ")"
 plots.im_gain_figure(table);
 
 # %% [markdown]

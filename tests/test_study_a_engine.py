@@ -70,9 +70,10 @@ def test_lr_scales_linearly_with_the_total_batch_and_says_so(tmp_path):
 
 
 def test_iterations_match_the_hosts_logs():
-    """study_a.md §5.2 (from the configs and the shipped logs): UniMatch 1/16 83,760; Supervised 1/16 2,640."""
+    """study_a.md §5.2 (from the configs and the shipped logs): UniMatch 1/16 83,760; Supervised 2,640; U2PL 34,800."""
     assert iterations(get_host("unimatch").RECIPE, "1/16") == 83_760
     assert iterations(get_host("supervised").RECIPE, "1/16", uses_unlabeled=False) == 2_640
+    assert iterations(get_host("u2pl").RECIPE, "1/16") == 34_800  # 2 per GPU x 8 GPUs
 
 
 def test_teachers_of_an_im_cell_are_disjoint_host_runs(tmp_path):

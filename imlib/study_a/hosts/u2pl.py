@@ -87,7 +87,7 @@ class U2PL(TeacherHost):
     online_im = "student vs EMA teacher argmax on the weak view"
     RECIPE = HostRecipe(lr=0.01, weight_decay=5e-4, head_lr_multiplier=1.0, total_batch=16, crop=768, epochs=200,
                         ohem_min_kept=100000, output_stride=8, atrous_rates=(12, 24, 36), eval_window=768,
-                        eval_stride=512, ema=0.99, ema_buffers=False,
+                        eval_stride=512, gpus=8, ema=0.99, ema_buffers=False,
                         source="Haochen-Wang409/U2PL train_semi.py, experiments/cityscapes/744/ours/config.yaml, "
                                "u2pl/utils/loss_helper.py, u2pl/dataset/augmentation.py, eval.py")
     OPTIONS = {"aux_weight": Option(0.4, "config net.aux_loss.loss_weight"),
