@@ -44,7 +44,12 @@ def run(cfg: StudyAConfig, progress: bool = True, world: ddp.World | None = None
     """Train ``cfg`` (and what it needs first) and write its record (rank 0); every rank returns it."""
     t0 = time.perf_counter()
     world = world or ddp.setup(cfg.device)
-    lists = split_lists(cfg.dataset, cfg.split, cfg.prepared_dir, cfg.work_dir, cfg.data_seed)
+    lists = None
+    if world.main:  # rank 0 first: it writes the synthetic stand-in when missing, the others then only read it
+        lists = split_lists(cfg.dataset, cfg.split, cfg.prepared_dir, cfg.work_dir, cfg.data_seed)
+    ddp.barrier(world)
+    if lists is None:
+        lists = split_lists(cfg.dataset, cfg.split, cfg.prepared_dir, cfg.work_dir, cfg.data_seed)
     labeled = [(img, lab, False) for img, lab in lists.labeled]
     im_labels, plugin = None, None
     if cfg.plugin == "im":
