@@ -179,7 +179,8 @@ def test_two_process_gloo_run(tmp_path):
            "--set", "epochs=1", "max_iterations_per_epoch=2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"})
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if "imlib: error" in line or "Error:" in line]
+    assert proc.returncode == 0, "\n".join(errors[:10]) + "\n" + proc.stderr[-3000:]
     recs = study_a_records.load_all(results)
     assert len(recs) == 1
     rec = recs[0]
