@@ -225,6 +225,14 @@ PRESET_PURPOSE = {
 }
 
 
+def check_known_fields(cls: type, overrides: dict[str, Any], what: str) -> None:
+    """A typo in an override fails by name, before anything is built (both studies' ``make_config``)."""
+    names = {f.name for f in fields(cls)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown {what} {sorted(unknown)}; known: {sorted(names)}")
+
+
 def make_config(preset: str = "smoke", **overrides: Any) -> RunConfig:
     """The preset's configuration with ``overrides``; the method's options are checked against its
     registry entry and completed with their defaults (a typo fails here, before any training)."""
@@ -232,10 +240,7 @@ def make_config(preset: str = "smoke", **overrides: Any) -> RunConfig:
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    names = {f.name for f in fields(RunConfig)}
-    unknown = set(overrides) - names
-    if unknown:
-        raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
+    check_known_fields(RunConfig, overrides, "config keys")
     cfg = RunConfig(**{**PRESETS[preset], "preset": preset, **overrides})
     cfg.options = get_method(cfg.method).resolve_options(cfg.options)
     return cfg

@@ -146,11 +146,11 @@ import imlib.study_a.engine as engine
 from imlib.study_a.config import make_config
 from imlib.study_a.run import run
 original = engine.evaluate_networks
-def die_in_epoch_two(networks, val, cfg, world, multiple):
+def die_in_epoch_two(networks, val, num_classes, cfg, world, multiple):
     import json, os
     if os.path.exists({str(run_dir(cfg) / 'checkpoint.pt')!r}):
         os._exit(9)  # killed: the second epoch's evaluation never happens
-    return original(networks, val, cfg, world, multiple)
+    return original(networks, val, num_classes, cfg, world, multiple)
 engine.evaluate_networks = die_in_epoch_two
 cfg = make_config("smoke", results_dir={cfg.results_dir!r}, work_dir={cfg.work_dir!r}, host="unimatch", epochs=2,
                   max_iterations_per_epoch=2, eval_every=1)

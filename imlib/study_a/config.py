@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from imlib.config import check_known_fields
 from imlib.methods.options import Option, one_of, resolve_options
 
 PLUGINS = ("none", "im")
@@ -165,10 +166,7 @@ def make_config(preset: str = "smoke", **overrides: Any) -> StudyAConfig:
     """The preset's configuration with ``overrides`` (unknown keys and options fail here, by name)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown Study A preset {preset!r}; expected one of {sorted(PRESETS)}")
-    names = {f.name for f in fields(StudyAConfig)}
-    unknown = set(overrides) - names
-    if unknown:
-        raise ValueError(f"unknown Study A config keys {sorted(unknown)}; known: {sorted(names)}")
+    check_known_fields(StudyAConfig, overrides, "Study A config keys")
     base = dict(PRESETS[preset])
     if preset == "smoke" and overrides.get("host") in SMOKE_EPOCHS:
         base["epochs"] = SMOKE_EPOCHS[overrides["host"]]

@@ -16,7 +16,6 @@ checkpoints, the divergence error); what differs is the protocol of the hosts (s
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -116,12 +115,12 @@ def _seed_epoch(cfg: StudyAConfig, epoch: int, rank: int, gen: torch.Generator) 
     gen.manual_seed(seed)
 
 
-def evaluate_networks(networks: dict[str, nn.Module], val: EvalPairs, cfg: StudyAConfig, world: ddp.World,
-                      multiple: int) -> dict[str, torch.Tensor]:
+def evaluate_networks(networks: dict[str, nn.Module], val: EvalPairs, num_classes: int, cfg: StudyAConfig,
+                      world: ddp.World, multiple: int) -> dict[str, torch.Tensor]:
     """Confusion matrices of every network over the whole validation set (sharded, all-reduced)."""
     indices = ddp.shard(list(range(len(val))), world)
     window, stride = cfg.resolved("eval_window"), cfg.resolved("eval_stride")
-    return {name: confusion(net, val, 19, window, stride, world.device, amp=cfg.amp, multiple=multiple,
+    return {name: confusion(net, val, num_classes, window, stride, world.device, amp=cfg.amp, multiple=multiple,
                             indices=indices) for name, net in networks.items()}
 
 
@@ -221,7 +220,7 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == sched.epochs:
             t1 = time.perf_counter()
             networks = host.eval_models()
-            cms = evaluate_networks(networks, val, cfg, world, multiple)
+            cms = evaluate_networks(networks, val, lists.num_classes, cfg, world, multiple)
             scores = {name: miou(cm) for name, cm in cms.items()}
             entry["miou"] = scores
             eval_s += time.perf_counter() - t1
@@ -229,8 +228,7 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
             if scores[top] > best["miou"]:
                 best = {"miou": scores[top], "epoch": epoch, "network": top}
                 if world.main:
-                    atomic_save({"network": top, "state": copy.deepcopy(networks[top].state_dict())},
-                                out_dir / "best.pt")
+                    atomic_save({"network": top, "state": networks[top].state_dict()}, out_dir / "best.pt")
             last_eval = {"epoch": epoch, "scores": scores,
                          "per_class_iou": {n: per_class_iou(cm) for n, cm in cms.items()}}
             if progress and world.main:
