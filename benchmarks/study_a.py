@@ -1,11 +1,12 @@
 """Study A throughput probe: each host's training step and one evaluation window, fp32 and bf16.
 
-    .venv/bin/python benchmarks/study_a.py                      # CPU: ResNet-50 at a 128-px crop, batch 2
+    .venv/bin/python benchmarks/study_a.py                      # CPU: paper networks at a 128-px crop (ViT: 126), batch 2
     .venv/bin/python benchmarks/study_a.py --device cuda        # GPU: each host's paper crop and per-GPU batch
 
 Random tensors stand in for Cityscapes (the step's cost does not depend on the pixels). For every host it
 times ``--steps`` training steps (after warm-up) at the host's per-GPU batch (recipe total batch / GPUs) and
-crop, and one sliding-window forward at the evaluation window, records the peak GPU memory, and writes
+crop, and one sliding-window forward at the evaluation window of every network the host evaluates (student
+and EMA teacher; SegKC's junior and senior), records the peak GPU memory, and writes
 ``benchmarks/results/study_a-<device>.json``; :func:`imlib.study_a.costs.cost_table` turns it into GPU-hours
 per cell (the book's *Running Study A* page reads the committed files).
 """
@@ -25,7 +26,7 @@ from imlib.engine import autocast, pick_device
 from imlib.methods.options import resolve_options
 from imlib.methods.registry import methods
 from imlib.study_a.batches import LabeledBatch, UnlabeledBatch, normalize
-from imlib.study_a.models import build_segmenter
+from imlib.study_a.engine import make_optimizer
 
 OUT = Path(__file__).parent / "results"
 
@@ -38,15 +39,15 @@ def sync(device: torch.device) -> None:
 def probe_host(spec, device: torch.device, crop: int | None, batch: int | None, steps: int, bf16: bool) -> dict:
     host_cls = spec.objective
     recipe = host_cls.RECIPE
-    crop = crop or recipe.crop
+    crop = (crop or recipe.crop) // recipe.output_stride * recipe.output_stride  # DINOv2: 128 -> 126
     per_gpu = batch or recipe.total_batch // recipe.gpus
-    net = build_segmenter("resnet50", output_stride=recipe.output_stride, atrous_rates=recipe.atrous_rates,
-                          **host_cls.model_kwargs).to(device)
+    net = host_cls.build_net(recipe.encoder, 19).to(device)
     gen = torch.Generator(device=device).manual_seed(0)
     host = host_cls(net, 19, resolve_options(spec.key, host_cls.OPTIONS, {}), device, gen,
                     min(recipe.ohem_min_kept, per_gpu * crop * crop), steps + 3)
-    opt = torch.optim.SGD(net.param_groups(recipe.lr, recipe.head_lr_multiplier, recipe.weight_decay), lr=recipe.lr,
-                          momentum=0.9)
+    groups = (net.param_groups(recipe.lr, recipe.head_lr_multiplier, recipe.weight_decay)
+              + host.extra_param_groups(recipe.lr, recipe.head_lr_multiplier, recipe.weight_decay))
+    opt = make_optimizer(groups, recipe, recipe.lr)
 
     def batches():
         img = lambda: torch.randint(0, 256, (per_gpu, 3, crop, crop), dtype=torch.uint8, device=device)  # noqa: E731
@@ -80,14 +81,17 @@ def probe_host(spec, device: torch.device, crop: int | None, batch: int | None, 
         sync(device)
         times.append(time.perf_counter() - t)
     window = min(recipe.eval_window, crop) if device.type == "cpu" else recipe.eval_window
+    evaluated = list(host.eval_models().values())  # every network the engine evaluates each epoch
     x = normalize(torch.randint(0, 256, (1, 3, window, window), dtype=torch.uint8, device=device))
-    net.eval()
+    for m in evaluated:
+        m.eval()
     win = []
     with torch.no_grad(), autocast(device, bf16):
         for _ in range(3):
             sync(device)
             t = time.perf_counter()
-            net(x).softmax(1)
+            for m in evaluated:
+                m(x).softmax(1)
             sync(device)
             win.append(time.perf_counter() - t)
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None

@@ -226,7 +226,7 @@ def add_train(sub) -> None:
     _common(t)
     t.add_argument("--dataset", required=True)
     t.add_argument("--method", required=True, choices=sorted(set(method_keys())),
-                   help="Study B: a method; Study A: a host (supervised, u2pl, unimatch, imas)")
+                   help="Study B: a method; Study A: a host (supervised, u2pl, unimatch, imas, unimatch_v2, segkc)")
     t.add_argument("--seed", type=int, default=0)
     _study_a_arguments(t)
     t.add_argument("--force", action="store_true")

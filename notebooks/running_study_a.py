@@ -16,8 +16,8 @@
 # %% [markdown]
 # # Running Study A
 #
-# Study A trains each host (Supervised, U2PL, UniMatch, iMAS: DeepLabV3+ ResNet-50) on the Cityscapes
-# splits of U2PL, with and without the IM plug-in. At the hosts' own recipes that is GPU work: about a
+# Study A trains each host (Supervised, U2PL, UniMatch, iMAS: DeepLabV3+ ResNet-50; UniMatch V2 and SegKC:
+# DINOv2-S/14 with a DPT head) on the Cityscapes splits of U2PL, with and without the IM plug-in. At the hosts' own recipes that is GPU work: about a
 # hundred GPU-hours per run (table below). This page says what to prepare, how to launch a run on one or
 # several GPUs, and what each cell costs.
 #
@@ -36,7 +36,13 @@
 # torchvision's `resnet50-*.pth` for the default encoder, or the hosts' own deep-stem `resnet50.pth` (UniMatch
 # and iMAS READMEs link it) with `--set encoder=resnet50-deepstem weights=<file>`. Nothing is downloaded by a
 # run. The hosts' numbers were obtained with their deep-stem file; torchvision's weights are reported to give
-# lower numbers (UniMatch issue #38), so say which you used.
+# lower numbers (UniMatch issue #38), so say which you used. UniMatch V2 and SegKC start from Meta's DINOv2
+# file, `dinov2_vits14_pretrain.pth` (`--set weights=<file>`; SegKC's DINOv2-B senior:
+# `--set options='{"senior_weights": "<dinov2_vitb14_pretrain.pth>"}'`), loaded with a key map and a strict
+# check; from random weights a ViT is far below the reported numbers.
+#
+# SegKC has no public code: its host is this companion's re-implementation from the paper's text, with every
+# value it had to choose listed on the Study A page; its numbers are not the authors'.
 #
 # ## Launch
 #

@@ -36,10 +36,13 @@ from imlib.colab import setup; setup()  # noqa: E702
 results_dir = "../data/results"
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from imlib import plots
 from imlib.study_a import records, tables
+from imlib.study_a.hosts import get_host
+from imlib.study_a.hosts.segkc import CHOICES
 
 plots.style()
 runs = records.load_all(results_dir)
@@ -50,7 +53,8 @@ display(table.set_index(["method (backbone)", "split"])[columns].round(2))
 
 # %% [markdown]
 # † marks a cell of the `smoke` preset or of the synthetic stand-in: a check that the code runs end to end,
-# not a reproduction (a ResNet-18 at 64-px crops for a few iterations). Cells of the `paper` preset on the real
+# not a reproduction (a ResNet-18 at 64-px crops, or a 4-block DINOv2 ViT at 56-px crops, for a few
+# iterations from random weights). Cells of the `paper` preset on the real
 # Cityscapes appear here unmarked once someone runs them on GPUs (*Running Study A*).
 #
 # ## What IM adds, as reported
@@ -63,7 +67,7 @@ plots.im_gain_figure(table);
 
 # %% [markdown]
 # ## The runs behind the reproduced cells
-# Every host without and with the plug-in (variant G, and UniMatch with variants M and O), with the share of
+# Every host without and with the plug-in (variant G; UniMatch also with variants M and O, SegKC with O), with the share of
 # unlabeled pixels the inconsistency mask removed, the iterations and the time per iteration. Which variant
 # the paper used is not stated anywhere we could read; G (IM as data) is this companion's reading.
 
@@ -73,3 +77,16 @@ if variants.empty:
     display(Markdown(f"No Study A run records in `{results_dir}` yet: run `imlib batch --study a --preset smoke`."))
 else:
     display(variants.set_index(["method", "plug_in"]))
+
+# %% [markdown]
+# ## SegKC is a re-implementation
+# SegKC (Than et al., arXiv 2503.10693) has no public code. Its host here follows the paper's text (cross
+# pseudo supervision between a senior and a junior network, knowledge consultation at the feature and the
+# prediction level, consistency regularisation); everything the text leaves open was chosen, without tuning,
+# and is listed below. Its rows are therefore this companion's SegKC, not the authors'.
+
+# %%
+segkc = get_host("segkc")
+choices = [{"what": k, "chosen": v} for k, v in CHOICES.items()]
+choices += [{"what": f"option {k}", "chosen": f"{o.default!r}: {o.why}"} for k, o in segkc.OPTIONS.items()]
+display(pd.DataFrame(choices).set_index("what"))

@@ -32,7 +32,7 @@ if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in 
 from imlib.colab import setup; setup()  # noqa: E702
 
 # %% tags=["parameters"]
-host = "unimatch"  # supervised, u2pl, unimatch, imas
+host = "unimatch"  # supervised, u2pl, unimatch, imas, unimatch_v2, segkc
 dataset = "synthetic-cityscapes"  # or cityscapes (prepared with --protocol study-a)
 split = "1/8"  # 1/16, 1/8, 1/4, 1/2
 seed = 0

@@ -25,11 +25,11 @@ def test_sizes_not_divisible_by_14_are_refused_helpfully(net):
         net(torch.randn(1, 3, 56, 60))
 
 
-def test_extras_give_a_seg_output_without_aux_or_rep(net):
+def test_extras_give_the_deepest_feature_map_as_rep_and_no_aux(net):
     with torch.no_grad():
-        out = net(torch.randn(1, 3, 56, 56), extras=True)
-    assert isinstance(out, SegOutput) and out.logits.shape == (1, 19, 56, 56)
-    assert out.aux is None and out.rep is None
+        out = net(torch.randn(1, 3, 56, 70), extras=True)
+    assert isinstance(out, SegOutput) and out.logits.shape == (1, 19, 56, 70)
+    assert out.aux is None and out.rep.shape == (1, 384, 4, 5)
 
 
 def test_perturb_sees_the_four_maps_and_can_double_the_batch(net):

@@ -94,7 +94,7 @@ def test_bad_settings_fail_by_name(tmp_path):
 
 # --- runs end to end --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("host", ["supervised", "u2pl", "unimatch", "imas"])
+@pytest.mark.parametrize("host", ["supervised", "u2pl", "unimatch", "imas", "unimatch_v2", "segkc"])
 def test_every_host_runs_and_writes_a_valid_record(tmp_path, host):
     cfg = smoke(tmp_path, host=host)
     rec = run(cfg, progress=False)
@@ -102,7 +102,12 @@ def test_every_host_runs_and_writes_a_valid_record(tmp_path, host):
     assert loaded.result.best_miou == rec.result.best_miou
     assert 0 <= rec.result.best_miou <= 100
     networks = set(rec.result.last_scores)
-    assert networks == ({"student", "teacher"} if get_host(host).RECIPE.ema else {"student"})
+    if host == "segkc":  # both networks evaluated, the junior (DINOv2-S) reported
+        assert networks == {"junior", "senior"} and rec.result.best_network == "junior"
+        assert rec.result.last_network == "junior" and "re-implementation" in rec.host.recipe["source"]
+    else:
+        assert networks == ({"student", "teacher"} if get_host(host).RECIPE.ema else {"student"})
+    assert rec.host.recipe["optimizer"] == ("adamw" if host in ("unimatch_v2", "segkc") else "sgd")
     assert rec.data.synthetic and rec.data.stands_in_for == "cityscapes"
     assert all(np.isfinite(h["loss"]) for h in rec.history)
 

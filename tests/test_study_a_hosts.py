@@ -1,4 +1,5 @@
-"""Study A hosts on CPU: the shared losses, and each host's step on a ResNet-18 DeepLabV3+ at 64 x 64."""
+"""Study A hosts on CPU: the shared losses, and each host's step on a ResNet-18 DeepLabV3+ at 64 x 64 (the
+DINOv2 hosts: 2-block ViTs at 56 x 56)."""
 from __future__ import annotations
 
 import copy
@@ -11,13 +12,17 @@ import torch.nn.functional as F
 from imlib.study_a.batches import IGNORE, LabeledBatch, UnlabeledBatch
 from imlib.study_a.hosts import get_host, hosts
 from imlib.study_a.losses import masked_ce, ohem_cross_entropy, online_im_mask, per_image_ce
-from imlib.study_a.models import build_segmenter
 
 HOSTS = hosts()  # the registered hosts, in the paper's row order
 
 SIZE, CLASSES = 64, 19
-# U2PL at test size: a small bank, and anchors at any probability so that L_c is active from the first step
-SMALL = {"u2pl": {"queries": 16, "negatives": 8, "bank_size": 64, "bank_size_background": 64, "prob_threshold": 0.0}}
+# U2PL at test size: a small bank, and anchors at any probability so that L_c is active from the first step;
+# SegKC with a 1-block ViT-B senior
+SMALL = {"u2pl": {"queries": 16, "negatives": 8, "bank_size": 64, "bank_size_background": 64, "prob_threshold": 0.0},
+         "segkc": {"senior_encoder": "dinov2-b14-d1"}}
+VIT_HOSTS = ("unimatch_v2", "segkc")
+VIT_SIZE = 56  # DINOv2 inputs are multiples of the patch (14)
+EMA_HOSTS = ("u2pl", "imas", "unimatch_v2")
 
 
 # --- losses ---------------------------------------------------------------------------------------
@@ -102,8 +107,8 @@ def pattern(b: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 def unlabeled_batch(seed: int) -> UnlabeledBatch:
     image, _ = pattern(2, seed)
     ignore = torch.zeros(2, SIZE, SIZE, dtype=torch.bool)
-    ignore[1, -6:] = True  # crop padding: a black band never part of a loss
-    image[1, :, -6:] = 0
+    ignore[1, -16:-10] = True  # crop padding: a black band never part of a loss (inside the ViT hosts' 56 px)
+    image[1, :, -16:-10] = 0
     return UnlabeledBatch(image, ignore, torch.zeros_like(ignore))
 
 
@@ -117,16 +122,30 @@ def batches():
 def make_host(key: str, variant: str = "none", seed: int = 0, total_steps: int = 100, **options):
     cls = get_host(key)
     torch.manual_seed(seed)
-    r = cls.RECIPE
-    net = build_segmenter("resnet18", num_classes=CLASSES, output_stride=r.output_stride,
-                          atrous_rates=r.atrous_rates, **cls.model_kwargs)
+    net = cls.build_net("dinov2-s14-d2" if key in VIT_HOSTS else "resnet18", CLASSES)
     gen = torch.Generator().manual_seed(seed)
     return cls(net, CLASSES, {**SMALL.get(key, {}), **options}, torch.device("cpu"), gen, 2000, total_steps,
                variant=variant)
 
 
+def fit(host, batches):
+    """The batches at the host's input size (the ViT hosts take a 56 x 56 corner)."""
+    if host.key not in VIT_HOSTS:
+        return batches
+    c = slice(0, VIT_SIZE)
+    labeled, *unlabeled = batches
+    return (LabeledBatch(labeled.image[..., c, c], labeled.label[..., c, c]),
+            *(UnlabeledBatch(u.image[..., c, c], u.ignore[..., c, c], u.im_mask[..., c, c]) for u in unlabeled))
+
+
+def optimizer_of(host, lr: float = 0.01):
+    """SGD over everything the host trains (the student and, for SegKC, the senior and projectors)."""
+    extra = [p for g in host.extra_param_groups(lr, 1.0, 0.0) for p in g["params"]]
+    return torch.optim.SGD(list(host.net.parameters()) + extra, lr=lr, momentum=0.9)
+
+
 def step(host, batches, it: int, optimizer=None):
-    labeled, unlabeled, partner = batches
+    labeled, unlabeled, partner = fit(host, batches)
     loss, parts = host.loss(labeled, unlabeled if host.uses_unlabeled else None,
                             partner if host.partner_batch else None, it)
     if optimizer is not None:
@@ -138,8 +157,8 @@ def step(host, batches, it: int, optimizer=None):
 
 
 def test_registry_order_and_error():
-    assert list(HOSTS) == ["supervised", "u2pl", "unimatch", "imas"]
-    with pytest.raises(ValueError, match="supervised, u2pl, unimatch, imas"):
+    assert list(HOSTS) == ["supervised", "u2pl", "unimatch", "imas", "unimatch_v2", "segkc"]
+    with pytest.raises(ValueError, match="supervised, u2pl, unimatch, imas, unimatch_v2, segkc"):
         get_host("fixmatch")
 
 
@@ -148,25 +167,29 @@ def test_recipe_sizes_fit_the_output_stride(key):
     r = get_host(key).RECIPE
     assert r.crop % r.output_stride == 0 and r.eval_window % r.output_stride == 0
     assert r.eval_stride % r.output_stride == 0 and r.source
-    assert (r.ema is not None) == (key in ("u2pl", "imas"))
+    assert (r.ema is not None) == (key in EMA_HOSTS)
+    assert r.optimizer == ("adamw" if key in VIT_HOSTS else "sgd")
 
 
 @pytest.mark.parametrize("key", list(HOSTS))
 def test_host_trains_on_a_fixed_batch(key, batches):
     host = make_host(key)
     host.net.train()
-    opt = torch.optim.SGD(host.net.parameters(), lr=0.01, momentum=0.9)
+    opt = optimizer_of(host)
     first, parts = step(host, batches, 0, opt)
     assert torch.isfinite(first) and parts and all(torch.isfinite(torch.as_tensor(v)) for v in parts.values())
     for it in range(1, 10):
         last, _ = step(host, batches, it, opt)
     assert float(last.detach()) < float(first.detach())
     models = host.eval_models()
-    assert set(models) == ({"student", "teacher"} if key in ("u2pl", "imas") else {"student"})
+    if key == "segkc":
+        assert set(models) == {"junior", "senior"} and models["junior"] is host.net
+        return
+    assert set(models) == ({"student", "teacher"} if key in EMA_HOSTS else {"student"})
     assert models["student"] is host.net
 
 
-@pytest.mark.parametrize("key", ["u2pl", "imas"])
+@pytest.mark.parametrize("key", EMA_HOSTS)
 def test_ema_teacher_follows_the_student(key):
     host = make_host(key)
     before = copy.deepcopy(host.teacher.state_dict())
@@ -205,7 +228,9 @@ def test_imas_teacher_averages_bn_statistics():
     assert all(bool((v > 0).all()) for v in _bn_buffers(host.teacher).values())
 
 
-UNSUP_PARTS = {"u2pl": ("unsup",), "unimatch": ("s1", "s2", "fp"), "imas": ("unsup",)}
+UNSUP_PARTS = {"u2pl": ("unsup",), "unimatch": ("s1", "s2", "fp"), "imas": ("unsup",),
+               "unimatch_v2": ("s1", "s2"), "segkc": ("cps_junior", "cps_senior", "pred_junior", "pred_senior")}
+EVERY_PIXEL = {"imas": {"tau": 0.0}, "unimatch_v2": {"conf_thresh": 0.0}, "segkc": {"conf_thresh": 0.0}}
 
 
 @pytest.mark.parametrize("key", list(UNSUP_PARTS))
@@ -213,7 +238,7 @@ def test_variant_m_drops_the_masked_pixels(key, batches):
     labeled, unlabeled, partner = batches
     masked = [UnlabeledBatch(u.image, u.ignore, torch.ones_like(u.ignore)) for u in (unlabeled, partner)]
     for variant, expect_zero in (("M", True), ("none", False)):  # the mask counts only under M
-        host = make_host(key, variant, **({"tau": 0.0} if key == "imas" else {}))
+        host = make_host(key, variant, **EVERY_PIXEL.get(key, {}))
         host.net.train()
         _, parts = step(host, (labeled, *masked), 0)
         zero = all(float(parts[p]) == 0.0 for p in UNSUP_PARTS[key])
@@ -274,7 +299,7 @@ def test_variant_o_runs_where_supported_and_fails_elsewhere(batches):
 def test_state_dict_round_trip(key, batches):
     host = make_host(key)
     host.net.train()
-    step(host, batches, 0, torch.optim.SGD(host.net.parameters(), lr=0.01))
+    step(host, batches, 0, optimizer_of(host))
     buffer = io.BytesIO()
     torch.save({"net": host.net.state_dict(), "host": host.state_dict()}, buffer)
     buffer.seek(0)

@@ -152,9 +152,11 @@ def _register_study_a() -> None:
     """The Study A hosts (one Host class each, :mod:`imlib.study_a.hosts`) and the IM plug-in over them."""
     from imlib.study_a.config import PLUGIN_OPTIONS
     from imlib.study_a.hosts.imas import IMAS
+    from imlib.study_a.hosts.segkc import SegKC
     from imlib.study_a.hosts.supervised import Supervised
     from imlib.study_a.hosts.u2pl import U2PL
     from imlib.study_a.hosts.unimatch import UniMatch
+    from imlib.study_a.hosts.unimatch_v2 import UniMatchV2
 
     def run(cfg):
         from imlib.study_a.run import run as run_study_a
@@ -162,7 +164,8 @@ def _register_study_a() -> None:
         return run_study_a(cfg)
 
     for cls, row, colour_ in ((Supervised, "Supervised Only", "#666666"), (U2PL, "U2PL", "#fb9a99"),
-                              (UniMatch, "UniMatch", "#e31a1c"), (IMAS, "iMAS", "#33a02c")):
+                              (UniMatch, "UniMatch", "#e31a1c"), (IMAS, "iMAS", "#33a02c"),
+                              (UniMatchV2, "UniMatch v2", "#1f78b4"), (SegKC, "SegKC", "#6a3d9a")):
         register(MethodSpec(cls.key, cls.name, "study-a-host", run, colour_, study="a", paper_row=row,
                             options=cls.OPTIONS, objective=cls, summary=first_line(sys.modules[cls.__module__].__doc__)))
     register(MethodSpec("im", "+IM", "plug-in", run, "#d95f02", study="a", paper_row="+IM", options=PLUGIN_OPTIONS,

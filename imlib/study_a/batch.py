@@ -14,7 +14,7 @@ from imlib.study_a.config import StudyAConfig, make_config
 
 # The smoke batch of `make reproduce`: every host without IM and with IM (variant G), and UniMatch with the
 # other two variants
-SMOKE_VARIANTS = {"unimatch": ("G", "M", "O")}
+SMOKE_VARIANTS = {"unimatch": ("G", "M", "O"), "segkc": ("G", "O")}
 
 
 def default_hosts() -> list[str]:

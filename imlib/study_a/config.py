@@ -1,9 +1,9 @@
 """A Study A run's configuration and its presets.
 
-A run is one host (Supervised, U2PL, UniMatch, iMAS) on one split, with or without the IM plug-in. Fields
-left ``None`` take the host's official recipe (:class:`imlib.study_a.recipe.HostRecipe`), so the ``paper``
-preset is each host's own protocol; ``smoke`` shrinks it to a CPU code check (ResNet-18, 64-px crops, the
-synthetic stand-in, a couple of epochs). The run's identity (its record path) holds every setting that
+A run is one host (Supervised, U2PL, UniMatch, iMAS, UniMatch V2, SegKC) on one split, with or without the IM
+plug-in. Fields left ``None`` take the host's official recipe (:class:`imlib.study_a.recipe.HostRecipe`), so
+the ``paper`` preset is each host's own protocol; ``smoke`` shrinks it to a CPU code check (ResNet-18 at
+64-px crops, or a 4-block DINOv2 ViT at 56-px crops; the synthetic stand-in, a couple of epochs). The run's identity (its record path) holds every setting that
 changes the weights, as in Study B: a different setting never overwrites or reuses another run's record.
 """
 from __future__ import annotations
@@ -53,8 +53,8 @@ class StudyAConfig:
     plugin_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # the host's own options (its OPTIONS)
     # model
-    encoder: str = "resnet50"
-    weights: str | None = None  # a local ImageNet backbone file (imlib.study_a.weights); None: from scratch
+    encoder: str | None = None  # None: the recipe's (ResNet-50, or DINOv2-S for UniMatch V2 and SegKC)
+    weights: str | None = None  # a local ImageNet / DINOv2 backbone file (imlib.study_a.weights); None: from scratch
     # schedule: None = the host's recipe
     epochs: int | None = None
     crop: int | None = None
@@ -96,6 +96,11 @@ class StudyAConfig:
                                  "(use variant G)")
             if variant == "O" and host.online_im is None:
                 raise ValueError(f"variant O needs two predictors per step; {host.name} has none")
+        multiple = host.RECIPE.output_stride  # crops and windows must be multiples of it (DINOv2: the patch)
+        for name in ("crop", "eval_window"):
+            if self.resolved(name) % multiple:
+                raise ValueError(f"{name} {self.resolved(name)} is not a multiple of {multiple}, which "
+                                 f"{host.name}'s network needs (e.g. {self.resolved(name) // multiple * multiple})")
         for name in ("epochs", "crop", "total_batch", "ohem_min_kept", "eval_window", "eval_stride",
                      "max_iterations_per_epoch"):
             value = getattr(self, name)
@@ -157,9 +162,16 @@ class StudyAConfig:
 SMOKE = dict(encoder="resnet18", dataset="synthetic-cityscapes", crop=64, total_batch=2, epochs=2,
              max_iterations_per_epoch=6, ohem_min_kept=500, eval_window=64, eval_stride=42, amp=False)
 SMOKE_EPOCHS = {"supervised": 6}
+# the DINOv2 hosts at smoke scale: 4-block ViTs (SegKC's senior a ViT-B) at crops and windows of 4 x 4 patches
+_SMOKE_VIT = dict(encoder="dinov2-s14-d4", crop=56, eval_window=56, eval_stride=28)
+SMOKE_HOSTS: dict[str, dict[str, Any]] = {
+    "unimatch_v2": _SMOKE_VIT,
+    "segkc": {**_SMOKE_VIT, "options": {"senior_encoder": "dinov2-b14-d4"}},
+}
 PRESETS: dict[str, dict[str, Any]] = {"paper": {}, "smoke": SMOKE}
 PRESET_PURPOSE = {"paper": "each host's official Cityscapes recipe (GPUs; the real Cityscapes)",
-                  "smoke": "a CPU code check on the synthetic stand-in (ResNet-18, 64-px crops, a few steps)"}
+                  "smoke": "a CPU code check on the synthetic stand-in (ResNet-18 at 64-px crops, 4-block DINOv2 "
+                           "ViTs at 56-px crops; a few steps)"}
 
 
 def make_config(preset: str = "smoke", **overrides: Any) -> StudyAConfig:
@@ -168,6 +180,11 @@ def make_config(preset: str = "smoke", **overrides: Any) -> StudyAConfig:
         raise ValueError(f"unknown Study A preset {preset!r}; expected one of {sorted(PRESETS)}")
     check_known_fields(StudyAConfig, overrides, "Study A config keys")
     base = dict(PRESETS[preset])
-    if preset == "smoke" and overrides.get("host") in SMOKE_EPOCHS:
-        base["epochs"] = SMOKE_EPOCHS[overrides["host"]]
+    if preset == "smoke":
+        host = overrides.get("host", StudyAConfig.host)
+        if host in SMOKE_EPOCHS:
+            base["epochs"] = SMOKE_EPOCHS[host]
+        base.update(SMOKE_HOSTS.get(host, {}))
+        if "options" in base and "options" in overrides:  # the caller's host options on top of the smoke ones
+            overrides = {**overrides, "options": {**base["options"], **overrides["options"]}}
     return StudyAConfig(**{**base, "preset": preset, **overrides})

@@ -46,7 +46,11 @@ from torch import Tensor, nn
 from imlib.study_a.models import Perturb, SegOutput
 
 PATCH = 14
-EMBED_DIM = 384
+# V2's model_configs: the timm ViT, DPT features and projection widths per size (small = the paper's DINOv2-S;
+# base = SegKC's senior network in this companion's re-implementation)
+SIZES = {"s": ("vit_small_patch14_dinov2", 64, (48, 96, 192, 384)),
+         "b": ("vit_base_patch14_dinov2", 128, (96, 192, 384, 768))}
+ENCODER_NAME = re.compile(r"dinov2-([sb])14(?:-d(\d+))?")
 DROPPED_KEYS = ("mask_token",)  # Meta's iBOT mask token: no timm counterpart, unused for segmentation
 _BLOCK = re.compile(r"blocks\.(\d+)\.")
 
@@ -125,7 +129,7 @@ class DinoDPT(nn.Module):
         self.head = head
         self.indices = list(indices)
         self.num_classes = num_classes
-        self.encoder_name = "dinov2-s14"
+        self.encoder_name = "dinov2"
         self.output_stride = PATCH  # the patch size: inputs must be multiples of it
         self.perturbed_features: tuple[int, ...] = (0, 1, 2, 3)  # the head reads all four maps
 
@@ -144,7 +148,8 @@ class DinoDPT(nn.Module):
         return [by_index[i] for i in self.indices]
 
     def forward(self, x: Tensor, extras: bool = False, perturb: Perturb | None = None) -> Tensor | SegOutput:
-        """Logits (B', C, H, W) at the input size, or ``SegOutput(logits, None, None)`` with ``extras``.
+        """Logits (B', C, H, W) at the input size, or with ``extras`` ``SegOutput(logits, None, rep)``, rep
+        being the last (deepest) of the four maps the head reads, (B', dim, H/14, W/14) (SegKC's features).
 
         ``perturb`` maps the four feature maps to a new list before the head (V2's feature dropout); it may
         grow the batch (clean and perturbed copies), so B' >= B."""
@@ -154,7 +159,7 @@ class DinoDPT(nn.Module):
         if perturb is not None:
             maps = list(perturb(maps))
         logits = self.head(maps, (h, w))
-        return SegOutput(logits, None, None) if extras else logits
+        return SegOutput(logits, None, maps[-1]) if extras else logits
 
     def param_groups(self, lr: float, head_lr_multiplier: float, weight_decay: float) -> list[dict]:
         """Backbone at ``lr``, head at ``lr * head_lr_multiplier`` (V2's two AdamW groups);
@@ -167,20 +172,45 @@ class DinoDPT(nn.Module):
         ]
 
 
-def build_dinov2_dpt(num_classes: int = 19, depth: int = 12, features: int = 64,
-                     out_channels: tuple[int, int, int, int] = (48, 96, 192, 384),
-                     indices: list[int] | None = None) -> DinoDPT:
-    """ViT-S/14 DINOv2 layout, random init (weights come only from :func:`load_dinov2_weights`).
+def build_dinov2_dpt(num_classes: int = 19, depth: int = 12, features: int | None = None,
+                     out_channels: tuple[int, int, int, int] | None = None,
+                     indices: list[int] | None = None, size: str = "s") -> DinoDPT:
+    """ViT-S/14 (``size="s"``) or ViT-B/14 (``"b"``) DINOv2 layout, random init (weights come only from
+    :func:`load_dinov2_weights`); ``features`` and ``out_channels`` default to V2's for the size.
 
     ``depth`` < 12 gives the smoke-scale ViT. ``indices`` default to four evenly spread blocks ending at the
     last; blocks after the last index would get no gradient (a DDP error without find_unused_parameters)."""
+    if size not in SIZES:
+        raise ValueError(f"DINOv2 size must be one of {sorted(SIZES)}, got {size!r}")
+    timm_name, default_features, default_channels = SIZES[size]
     indices = default_indices(depth) if indices is None else list(indices)
     if len(indices) != 4 or not all(0 <= i < depth for i in indices):
         raise ValueError(f"indices must be four block indices in [0, {depth}), got {indices}")
-    backbone = timm.create_model("vit_small_patch14_dinov2", pretrained=False, dynamic_img_size=True,
-                                 depth=depth, num_classes=0)
-    head = DPTHead(backbone.embed_dim, num_classes, features, tuple(out_channels))
-    return DinoDPT(backbone, head, indices, num_classes)
+    backbone = timm.create_model(timm_name, pretrained=False, dynamic_img_size=True, depth=depth, num_classes=0)
+    head = DPTHead(backbone.embed_dim, num_classes, features or default_features,
+                   tuple(out_channels or default_channels))
+    net = DinoDPT(backbone, head, indices, num_classes)
+    net.encoder_name = f"dinov2-{size}14" + (f"-d{depth}" if depth != 12 else "")
+    return net
+
+
+def is_dinov2(encoder: str) -> bool:
+    return ENCODER_NAME.fullmatch(encoder) is not None
+
+
+def build_by_name(encoder: str, num_classes: int = 19) -> DinoDPT:
+    """``dinov2-s14`` / ``dinov2-b14`` (the full 12 blocks) or ``dinov2-s14-d4`` (a 4-block smoke ViT)."""
+    match = ENCODER_NAME.fullmatch(encoder)
+    if match is None:
+        raise ValueError(f"{encoder!r} is not a DINOv2 encoder name (dinov2-s14, dinov2-b14, or with -d<depth>)")
+    depth = int(match.group(2) or 12)
+    if not 1 <= depth <= 12:
+        raise ValueError(f"{encoder!r}: depth must be 1..12")
+    return build_dinov2_dpt(num_classes, depth=depth, size=match.group(1))
+
+
+def _size(net: DinoDPT) -> str:
+    return "b" if net.backbone.embed_dim == 768 else "s"
 
 
 def _listing(keys: list[str]) -> str:
@@ -188,7 +218,8 @@ def _listing(keys: list[str]) -> str:
 
 
 def load_dinov2_weights(net: DinoDPT, path: str | Path, allow_truncate: bool = False) -> dict:
-    """Load Meta's ``dinov2_vits14_pretrain.pth`` (the file V2's README names) into ``net.backbone``.
+    """Load Meta's ``dinov2_vits14_pretrain.pth`` (the file V2's README names; ``dinov2_vitb14_pretrain.pth``
+    for a ViT-B) into ``net.backbone``.
 
     Key map, Meta -> timm ``vit_small_patch14_dinov2`` (checked against timm 1.0.31's state dict): every
     backbone key keeps its name (``cls_token``, ``pos_embed`` (1, 1370, 384) = 37x37+1 at img_size 518,
@@ -200,7 +231,7 @@ def load_dinov2_weights(net: DinoDPT, path: str | Path, allow_truncate: bool = F
     Returns {"file", "loaded" (tensors copied), "skipped" (dropped keys)}."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such DINOv2 file (expected Meta's dinov2_vits14_pretrain.pth)")
+        raise FileNotFoundError(f"{path}: no such DINOv2 file (expected Meta's dinov2_vit{_size(net)}14_pretrain.pth)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a pickle torch refuses, a truncated file, ...
@@ -221,7 +252,7 @@ def load_dinov2_weights(net: DinoDPT, path: str | Path, allow_truncate: bool = F
     problems = [f"{what}: {_listing(keys)}"
                 for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
     if problems:
-        raise ValueError(f"{path}: does not fit the DINOv2-S/14 backbone ({'; '.join(problems)}); "
-                         "expected Meta's dinov2_vits14_pretrain.pth layout")
+        raise ValueError(f"{path}: does not fit the DINOv2-{_size(net).upper()}/14 backbone ({'; '.join(problems)}); "
+                         f"expected Meta's dinov2_vit{_size(net)}14_pretrain.pth layout")
     net.backbone.load_state_dict(state, strict=True)
     return {"file": str(path), "loaded": len(state), "skipped": skipped}

@@ -3,8 +3,9 @@
 What it shares with the Study B engine is imported from there (device choice, bf16 autocast, atomic
 checkpoints, the divergence error); what differs is the protocol of the hosts (study_a.md §2):
 
-* SGD momentum 0.9, per-iteration poly LR (power 0.9) with the backbone/head LR groups of the host; the LR is
-  scaled linearly when the total batch differs from the host's (pitfall 7), and the record says so;
+* the host's optimiser (SGD momentum 0.9 for the CNN hosts, AdamW betas 0.9/0.999 for the DINOv2 hosts),
+  per-iteration poly LR (power 0.9) with the backbone/head LR groups of the host; the LR is scaled linearly
+  when the total batch differs from the host's (pitfall 7), and the record says so;
 * an epoch is one pass over the unlabeled list (Supervised: over its labeled list); the labeled stream is
   drawn independently (:func:`imlib.study_a.data.epoch_order`, pitfall 5), the unlabeled list is sharded
   over the processes as DistributedSampler does;
@@ -33,10 +34,10 @@ from imlib.study_a.data import (EvalPairs, SplitLists, TrainPairs, UnlabeledImag
                                 collate_unlabeled, epoch_order)
 from imlib.study_a.evaluation import confusion, miou, per_class_iou
 from imlib.study_a.hosts import get_host
-from imlib.study_a.models import build_segmenter
 
 POLY_POWER = 0.9
-MOMENTUM = 0.9
+MOMENTUM = 0.9  # SGD, every CNN host
+BETAS = (0.9, 0.999)  # AdamW, UniMatch V2 (unimatch_v2.py)
 CHECKPOINT_FORMAT = 1
 
 
@@ -85,6 +86,15 @@ def make_schedule(cfg: StudyAConfig, n_labeled: int, n_unlabeled: int, world_siz
         raise ValueError(f"an epoch of {walk} images over {world_size} processes gives no step of {per} images")
     lr = cfg.lr if cfg.lr is not None else recipe.lr * total / recipe.total_batch
     return Schedule(per, iters, cfg.resolved("epochs"), lr, recipe.lr, recipe.total_batch, total)
+
+
+def make_optimizer(groups: list[dict], recipe, lr: float) -> torch.optim.Optimizer:
+    """The host's optimiser over its parameter groups (each group's ``lr`` already set)."""
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=MOMENTUM, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=BETAS, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimiser {recipe.optimizer!r} in a host recipe (sgd or adamw)")
 
 
 @dataclass
@@ -139,8 +149,7 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
     sched = make_schedule(cfg, len(labeled), len(unlabeled), world.size)
 
     torch.manual_seed(cfg.seed)
-    net = build_segmenter(cfg.encoder, num_classes=lists.num_classes, output_stride=recipe.output_stride,
-                          atrous_rates=recipe.atrous_rates, **host_cls.model_kwargs)
+    net = host_cls.build_net(cfg.resolved("encoder"), lists.num_classes)
     if cfg.weights:
         from imlib.study_a.weights import load_backbone
 
@@ -152,12 +161,17 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
     host = host_cls(net, lists.num_classes, cfg.options, world.device, gen, cfg.resolved("ohem_min_kept"),
                     sched.total_iterations, variant=cfg.variant if cfg.plugin == "im" else "none")
     if world.distributed:
-        host.model = nn.parallel.DistributedDataParallel(
-            net, device_ids=[world.local_rank] if world.device.type == "cuda" else None)
-    groups = net.param_groups(sched.lr, recipe.head_lr_multiplier, recipe.weight_decay)
+        def wrap(module: nn.Module) -> nn.Module:
+            return nn.parallel.DistributedDataParallel(
+                module, device_ids=[world.local_rank] if world.device.type == "cuda" else None)
+
+        host.model = wrap(net)
+        host.distribute(wrap)
+    groups = (net.param_groups(sched.lr, recipe.head_lr_multiplier, recipe.weight_decay)
+              + host.extra_param_groups(sched.lr, recipe.head_lr_multiplier, recipe.weight_decay))
     for g in groups:
         g["base_lr"] = g["lr"]
-    optimizer = torch.optim.SGD(groups, lr=sched.lr, momentum=MOMENTUM, weight_decay=recipe.weight_decay)
+    optimizer = make_optimizer(groups, recipe, sched.lr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
@@ -224,7 +238,8 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
             scores = {name: miou(cm) for name, cm in cms.items()}
             entry["miou"] = scores
             eval_s += time.perf_counter() - t1
-            top = max(scores, key=scores.get)
+            reported = host_cls.reported(scores)
+            top = max(reported, key=reported.get)
             if scores[top] > best["miou"]:
                 best = {"miou": scores[top], "epoch": epoch, "network": top}
                 if world.main:

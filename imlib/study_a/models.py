@@ -172,10 +172,19 @@ class StudyANet(nn.Module):
 
 def build_segmenter(encoder: str = "resnet50", num_classes: int = 19, output_stride: int = 16,
                     atrous_rates: tuple[int, int, int] = (6, 12, 18), aux_head: bool = False,
-                    rep_dim: int | None = None) -> StudyANet:
-    """DeepLabV3+ (plain ASPP convs, no ASPP dropout, random init: weights come only from a local file)."""
+                    rep_dim: int | None = None) -> nn.Module:
+    """DeepLabV3+ (plain ASPP convs, no ASPP dropout, random init: weights come only from a local file), or
+    for a ``dinov2-*`` encoder UniMatch V2's DINOv2 + DPT (:mod:`imlib.study_a.dpt`; output stride and
+    ASPP rates do not apply to it)."""
+    from imlib.study_a.dpt import build_by_name, is_dinov2  # dpt imports this module's types
+
+    if is_dinov2(encoder):
+        if aux_head or rep_dim:
+            raise ValueError(f"{encoder}: the DPT segmenter has no aux or representation head")
+        return build_by_name(encoder, num_classes)
     if encoder not in ENCODERS:
-        raise ValueError(f"unknown Study A encoder {encoder!r}; choose one of {ENCODERS}")
+        raise ValueError(f"unknown Study A encoder {encoder!r}; choose one of {ENCODERS} or a DINOv2 encoder "
+                         "(dinov2-s14, dinov2-b14, or with -d<depth>)")
     if output_stride not in (8, 16):
         raise ValueError(f"output stride must be 8 or 16, got {output_stride}")
     smp_name = encoder.removesuffix("-deepstem")

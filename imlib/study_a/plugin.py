@@ -22,7 +22,6 @@ from imlib.study_a import distributed as ddp
 from imlib.study_a.data import read_image, write_label
 from imlib.study_a.evaluation import predict_classes
 from imlib.study_a.hosts import get_host
-from imlib.study_a.models import build_segmenter
 
 
 @dataclass
@@ -34,9 +33,8 @@ class IMLabels:
 
 
 def teacher_network(host_key: str) -> str:
-    """Which network of a teacher run labels: the EMA teacher where the host has one (its evaluated mean
-    teacher), else the student."""
-    return "teacher" if get_host(host_key).RECIPE.ema is not None else "student"
+    """Which network of a teacher run labels (:meth:`Host.teacher_network`)."""
+    return get_host(host_key).teacher_network()
 
 
 def load_teacher(host_key: str, encoder: str, weights_file: Path, num_classes: int, device) -> torch.nn.Module:
@@ -44,9 +42,7 @@ def load_teacher(host_key: str, encoder: str, weights_file: Path, num_classes: i
     if not weights_file.exists():
         raise FileNotFoundError(f"{weights_file}: the teacher's weights are missing (its run folder was removed?); "
                                 "delete its record to train it again")
-    host = get_host(host_key)
-    net = build_segmenter(encoder, num_classes=num_classes, output_stride=host.RECIPE.output_stride,
-                          atrous_rates=host.RECIPE.atrous_rates, **host.model_kwargs)
+    net = get_host(host_key).build_net(encoder, num_classes)
     state = torch.load(weights_file, map_location="cpu", weights_only=True)
     net.load_state_dict(state["state"])
     return net.to(device).eval()

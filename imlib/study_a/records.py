@@ -59,8 +59,9 @@ class PluginInfo:
 
 @dataclass
 class Result:
-    """mIoU (%) on the validation set, sliding window. ``best``: over evaluations and networks (what the hosts
-    report); ``last``: the final evaluation's best network."""
+    """mIoU (%) on the validation set, sliding window. ``best``: over evaluations and the reported networks
+    (what the hosts report; all networks but SegKC's senior); ``last``: the final evaluation's best reported
+    network; ``last_scores``: every evaluated network."""
 
     best_miou: float
     best_epoch: int

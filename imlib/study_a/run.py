@@ -65,7 +65,7 @@ def run(cfg: StudyAConfig, progress: bool = True, world: ddp.World | None = None
                 teachers.append(trec.run_id)
                 rule = cfg.plugin_options["teacher_checkpoint"]
                 weights = run_dir(tcfg) / ("best.pt" if rule == "best" else f"last-{network}.pt")
-                nets.append(load_teacher(cfg.host, cfg.encoder, weights, lists.num_classes, world.device))
+                nets.append(load_teacher(cfg.host, cfg.resolved("encoder"), weights, lists.num_classes, world.device))
             made = make_im_labels(nets, lists.unlabeled, run_dir(cfg) / "im_labels", lists.num_classes,
                                   cfg.resolved("eval_window"), cfg.resolved("eval_stride"),
                                   cfg.recipe.output_stride, world, amp=cfg.amp)
@@ -89,7 +89,8 @@ def run(cfg: StudyAConfig, progress: bool = True, world: ddp.World | None = None
 def make_record(cfg: StudyAConfig, lists: SplitLists, out: TrainOutcome, plugin: PluginInfo | None,
                 world: ddp.World, total_s: float) -> StudyARecord:
     host = get_host(cfg.host)
-    last_net = max(out.last["scores"], key=out.last["scores"].get)
+    reported = host.reported(out.last["scores"])
+    last_net = max(reported, key=reported.get)
     s = out.schedule
     trained = s.total_iterations - out.resumed_from_epoch * s.iterations_per_epoch
     recipe = {k: (list(v) if isinstance(v, tuple) else v) for k, v in host.RECIPE.__dict__.items()}

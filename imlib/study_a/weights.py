@@ -60,10 +60,15 @@ def _listing(keys: list[str]) -> str:
 
 
 def load_backbone(net: StudyANet, path: str | Path, layout: str = "auto") -> dict:
-    """Load the file's ImageNet backbone into ``net``'s encoder.
+    """Load the file's ImageNet backbone into ``net``'s encoder (a DINOv2 net: Meta's file, by
+    :func:`imlib.study_a.dpt.load_dinov2_weights`).
 
     Returns {"file", "layout", "loaded" (tensors copied), "skipped" (fc keys), "defaulted" (missing BN
     counters left as they were)}."""
+    from imlib.study_a.dpt import DinoDPT, load_dinov2_weights
+
+    if isinstance(net, DinoDPT):
+        return {**load_dinov2_weights(net, path), "layout": "meta-dinov2"}
     path = Path(path)
     if layout != "auto" and layout not in LAYOUTS:
         raise ValueError(f"layout must be 'auto' or one of {LAYOUTS}, got {layout!r}")

@@ -9,7 +9,7 @@ from imlib.study_a.hosts.base import Host
 
 
 def hosts() -> dict[str, type[Host]]:
-    """key -> Host class, in the paper's row order (Supervised, U2PL, UniMatch, iMAS)."""
+    """key -> Host class, in the paper's row order (Supervised, U2PL, UniMatch, iMAS, UniMatch V2, SegKC)."""
     from imlib.methods.registry import methods
 
     return {m.key: m.objective for m in methods(study="a", kind="study-a-host")}

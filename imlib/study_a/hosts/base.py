@@ -8,6 +8,7 @@ data, so a host sees it as ``"none"``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -16,8 +17,10 @@ from torch import nn
 from imlib.methods.options import Option, resolve_options
 from imlib.semi.objective import eval_mode
 from imlib.semi.teacher import ema_update, make_teacher
+from imlib.semi.views import cutmix_boxes
 from imlib.study_a.batches import LabeledBatch, UnlabeledBatch, normalize
 from imlib.study_a.losses import ohem_cross_entropy
+from imlib.study_a.models import build_segmenter
 from imlib.study_a.recipe import HostRecipe
 
 VARIANTS = ("none", "G", "M", "O")
@@ -35,6 +38,27 @@ class Host:
     partner_batch: ClassVar[bool] = False  # a second unlabeled batch as the CutMix partner (UniMatch)
     model_kwargs: ClassVar[dict[str, Any]] = {}  # extra build_segmenter arguments (aux head, rep head)
     online_im: ClassVar[str | None] = None  # what variant O compares; None: not supported
+    reported_networks: ClassVar[tuple[str, ...] | None] = None  # of eval_models(), the ones a result may
+    # come from (None: all; SegKC reports its DINOv2-S network only, the senior is evaluated and recorded)
+
+    @classmethod
+    def build_net(cls, encoder: str, num_classes: int) -> nn.Module:
+        """The student network this host trains (and an IM teacher is rebuilt as)."""
+        r = cls.RECIPE
+        return build_segmenter(encoder, num_classes=num_classes, output_stride=r.output_stride,
+                               atrous_rates=r.atrous_rates or (6, 12, 18), **cls.model_kwargs)
+
+    @classmethod
+    def teacher_network(cls) -> str:
+        """Which of ``eval_models()`` labels the unlabeled images when this host's runs are IM teachers:
+        the EMA teacher where the host has one (its evaluated mean teacher), else the student."""
+        return "teacher" if cls.RECIPE.ema is not None else "student"
+
+    @classmethod
+    def reported(cls, scores: dict[str, float]) -> dict[str, float]:
+        """The scores a run's result may be taken from."""
+        keep = cls.reported_networks
+        return {k: v for k, v in scores.items() if keep is None or k in keep}
 
     def __init__(self, net: nn.Module, num_classes: int, options: dict[str, Any] | None, device: torch.device,
                  gen: torch.Generator, ohem_min_kept: int, total_steps: int, variant: str = "none"):
@@ -57,6 +81,13 @@ class Host:
 
     def after_step(self, step: int) -> None:
         """Nothing for hosts without a teacher."""
+
+    def extra_param_groups(self, lr: float, head_lr_multiplier: float, weight_decay: float) -> list[dict]:
+        """Optimiser groups of trained modules besides the student (SegKC's second network and projectors)."""
+        return []
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Under DDP: wrap trained modules besides the student (the engine wraps the student)."""
 
     def eval_models(self) -> dict[str, nn.Module]:
         return {"student": self.net}
@@ -101,12 +132,24 @@ class Host:
             out = out | online
         return out
 
+    def cutmix_boxes(self, batch: UnlabeledBatch) -> torch.Tensor:
+        """One CutMix box per image of ``batch`` from the host's ``cutmix_p`` and ``cutmix_area`` options
+        (UniMatch, UniMatch V2, SegKC)."""
+        b, h, w = batch.ignore.shape
+        return cutmix_boxes(b, h, w, self.gen, batch.image.device, p=self.options["cutmix_p"],
+                            area=tuple(self.options["cutmix_area"]))
+
     def progress(self, step: int) -> float:
         return min(max(step / self.total_steps, 0.0), 1.0)
 
 
+def paste_reversed(box: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """CutMix with the reversed batch (UniMatch V2): inside image i's box, image B-1-i's value."""
+    return torch.where(box, t.flip(0), t)
+
+
 class TeacherHost(Host):
-    """A host with an EMA teacher (U2PL, iMAS): momentum and whether BN statistics are averaged come from
+    """A host with an EMA teacher (U2PL, iMAS, UniMatch V2): momentum and whether BN statistics are averaged come from
     the recipe (pitfall 9: U2PL averages the parameters only). The decay d = min(1 - 1 / (t + 1), m) applies
     from step 0; officially the teacher is a plain copy of the student during the first epoch (U2PL and iMAS
     with ``sup_only_epoch: 0``) and the same formula applies after it. The host does not know the epoch

@@ -27,7 +27,7 @@ import torch
 
 from imlib.methods.options import Option
 from imlib.methods.unimatch import channel_dropout, unimatch_total
-from imlib.semi.views import cutmix_boxes, mix, strong_view
+from imlib.semi.views import mix, strong_view
 from imlib.study_a.batches import LabeledBatch, UnlabeledBatch
 from imlib.study_a.hosts.base import Host
 from imlib.study_a.losses import masked_ce, online_im_mask
@@ -56,11 +56,6 @@ class UniMatch(Host):
         return lambda feats: [torch.cat([f, channel_dropout(f, p, self.gen) if i in read else f])
                               for i, f in enumerate(feats)]
 
-    def boxes(self, batch: UnlabeledBatch) -> torch.Tensor:
-        b, h, w = batch.ignore.shape
-        return cutmix_boxes(b, h, w, self.gen, batch.image.device, p=self.options["cutmix_p"],
-                            area=tuple(self.options["cutmix_area"]))
-
     def loss(self, labeled: LabeledBatch, unlabeled: UnlabeledBatch | None, partner: UnlabeledBatch | None,
              step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         o = self.options
@@ -74,7 +69,7 @@ class UniMatch(Host):
             excl_m = self.excluded(partner)
         conf_m, lab_m = clean_m.softmax(1).max(1)
 
-        box1, box2 = self.boxes(unlabeled), self.boxes(unlabeled)
+        box1, box2 = self.cutmix_boxes(unlabeled), self.cutmix_boxes(unlabeled)
         xs1 = mix(strong_view(xu, self.gen), strong_view(xm, self.gen), box1)
         xs2 = mix(strong_view(xu, self.gen), strong_view(xm, self.gen), box2)
 
