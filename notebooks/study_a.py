@@ -36,7 +36,6 @@ from imlib.colab import setup; setup()  # noqa: E702
 results_dir = "../data/results"
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from imlib import plots
@@ -87,6 +86,6 @@ else:
 
 # %%
 segkc = get_host("segkc")
-choices = [{"what": k, "chosen": v} for k, v in CHOICES.items()]
-choices += [{"what": f"option {k}", "chosen": f"{o.default!r}: {o.why}"} for k, o in segkc.OPTIONS.items()]
-display(pd.DataFrame(choices).set_index("what"))
+lines = [f"- **{what}**: {chosen}" for what, chosen in CHOICES.items()]
+lines += [f"- option `{name}` = `{o.default!r}`: {o.why}" for name, o in segkc.OPTIONS.items()]
+display(Markdown("\n".join(lines)))

@@ -33,7 +33,7 @@ class IMLabels:
 
 
 def teacher_network(host_key: str) -> str:
-    """Which network of a teacher run labels (:meth:`Host.teacher_network`)."""
+    """Which network of a teacher run labels (the host's ``teacher_network()``)."""
     return get_host(host_key).teacher_network()
 
 

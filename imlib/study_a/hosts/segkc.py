@@ -7,7 +7,7 @@ and a smaller "junior" network, both trained on the labeled images; bi-direction
 (KC) at the feature level, through lightweight projectors, and at the prediction level; consistency
 regularisation. The IM paper's table reports SegKC with DINOv2-S: read here as the junior network.
 
-Everything else is this companion's choice, listed in :data:`CHOICES` (printed in the book; the numbers are
+Everything else is this companion's choice, listed in ``CHOICES`` (printed in the book; the numbers are
 also host options, stored in every record). One step, for a labeled batch and an unlabeled batch:
 
 1. one strong view of the unlabeled images (UniMatch's colour jitter, greyscale, blur; CutMix p 0.5 with the
