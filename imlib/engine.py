@@ -135,14 +135,28 @@ def evaluate(model: nn.Module, data: SegData, task: Task, batch_size: int = 64, 
     return metrics.score(predict_labels(model, data.images, task, batch_size, amp), data.labels, task)
 
 
+def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on ``device`` without making the host wait: on CUDA through pinned memory with a
+    non-blocking copy (a copy from pageable memory waits for everything queued on the device first)."""
+    if device.type == "cpu":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class BatchStream:
-    """Shuffled indices, a new permutation whenever one runs out (state saved in checkpoints)."""
+    """Shuffled indices, a new permutation whenever one runs out (state saved in checkpoints).
+
+    The permutations come from a CPU generator (so that the order is the same on every device); the
+    indices go to the device with :func:`to_device_async`."""
 
     def __init__(self, n: int, seed: int):
         self.n, self.gen = n, torch.Generator().manual_seed(seed)
         self.perm, self.pos = torch.randperm(n, generator=self.gen), 0
 
-    def next(self, k: int) -> torch.Tensor:
+    def next(self, k: int, device: torch.device | None = None) -> torch.Tensor:
+        """The next ``k`` indices (on ``device`` when given)."""
+        if device is not None:
+            return to_device_async(self.next(k), torch.device(device))
         parts = []
         while k > 0:
             if self.pos >= self.n:
@@ -220,7 +234,7 @@ class Supervised(Objective):
         self.stream = BatchStream(len(self.train), seed)
 
     def loss(self, model, step, total_steps):
-        idx = self.stream.next(self.batch_size).to(self.train.images.device)
+        idx = self.stream.next(self.batch_size, self.train.images.device)
         loss = task_loss(model(self.train.images[idx]), self.train.labels[idx], self.task)
         return loss, {}
 

@@ -30,7 +30,8 @@ def channel_dropout(x: torch.Tensor, p: float, gen: torch.Generator | None = Non
         return torch.zeros_like(x)
     dev = gen.device if gen is not None else x.device
     keep = torch.rand(x.shape[:2], generator=gen, device=dev) >= p
-    return x * (keep.to(device=x.device, dtype=x.dtype) / (1 - p))[..., None, None]
+    keep = keep.to(x.dtype) if keep.device == x.device else keep.to(device=x.device, dtype=x.dtype)
+    return x * (keep / (1 - p))[..., None, None]
 
 
 def dropout_batch(features: list[torch.Tensor], rates: tuple[float, ...], gen: torch.Generator | None,

@@ -81,11 +81,11 @@ class SemiObjective(Objective):
     def labeled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A labeled batch exactly as LDT sees it (no flips or rotations: LDT, ME and IM train without
         online augmentation, so the baselines' labeled signal must not get any either)."""
-        idx = self.streams["labeled"].next(self.batch_size).to(self.device)
+        idx = self.streams["labeled"].next(self.batch_size, self.device)
         return self.labeled.images[idx], self.labeled.labels[idx]
 
     def unlabeled_batch(self, stream: str = "unlabeled") -> torch.Tensor:
-        idx = self.streams[stream].next(self.batch_size).to(self.device)
+        idx = self.streams[stream].next(self.batch_size, self.device)
         return weak_view(self.unlabeled[idx], None, self.task.augment.free_rotation, self.gen)[0]
 
     def strong(self, images: torch.Tensor) -> torch.Tensor:

@@ -39,12 +39,24 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
     return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
 
 
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)  # once, on the CPU (an inverse on CUDA checks for singularity: a sync)
+_ON_DEVICE: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _yiq_matrices(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two colour matrices on ``like``'s device and dtype, copied there once."""
+    key = (like.device, like.dtype)
+    if key not in _ON_DEVICE:
+        _ON_DEVICE[key] = (_RGB2YIQ.to(like.device, like.dtype), _YIQ2RGB.to(like.device, like.dtype))
+    return _ON_DEVICE[key]
+
+
 def _hue_rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Rotate hue by ``turns`` (fraction of a full turn) in YIQ space (RGB in 0..1, batched)."""
     if x.shape[1] != 3:
         return x
-    rgb2yiq = x.new_tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    yiq2rgb = torch.linalg.inv(rgb2yiq)
+    rgb2yiq, yiq2rgb = _yiq_matrices(x)
     yiq = torch.einsum("ij,bjhw->bihw", rgb2yiq, x)
     a = 2 * math.pi * turns.view(-1, 1, 1)
     i, q = yiq[:, 1], yiq[:, 2]
@@ -52,9 +64,13 @@ def _hue_rotate(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     return torch.einsum("ij,bjhw->bihw", yiq2rgb, yiq).clamp(0, 1)
 
 
-def _blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gaussian blur (kernel 2 * ceil(3 * max sigma) + 1, reflected borders)."""
-    k = 2 * math.ceil(3 * float(sigma.max())) + 1
+def _blur(x: torch.Tensor, sigma: torch.Tensor, max_sigma: float) -> torch.Tensor:
+    """Per-sample Gaussian blur (reflected borders) with one kernel size for every batch,
+    2 * ceil(3 * max_sigma) + 1 from the upper bound of the sigmas' range: a size read from the drawn sigmas
+    would make the host wait for the device each time (up to e2cf5a9 it was 2 * ceil(3 * the batch's
+    largest sigma) + 1, so the Gaussian's tail was cut a little shorter: measured on random images, at most
+    0.06 of a grey level, before the rounding to uint8)."""
+    k = 2 * math.ceil(3 * max_sigma) + 1
     r = torch.arange(k, device=x.device, dtype=x.dtype) - k // 2
     g = torch.exp(-(r.view(1, -1) ** 2) / (2 * sigma.view(-1, 1) ** 2))
     g = g / g.sum(1, keepdim=True)  # (B, k)
@@ -91,7 +107,7 @@ def strong_view(images: torch.Tensor, gen: torch.Generator, jitter: tuple[float,
     grey = (_u(b, gen, dev) < p_grey).view(-1, 1, 1, 1)
     x = torch.where(grey, _grey(x).expand_as(x), x)
     blur = (_u(b, gen, dev) < p_blur).view(-1, 1, 1, 1)
-    x = torch.where(blur, _blur(x, _u(b, gen, dev, *sigma)), x)
+    x = torch.where(blur, _blur(x, _u(b, gen, dev, *sigma), sigma[1]), x)
     return (x * 255).round().clamp(0, 255).to(torch.uint8)
 
 
@@ -166,7 +182,7 @@ INTENSITY_OPS = {
     "identity": lambda x, m: x,
     "autocontrast": _autocontrast,
     "invert": lambda x, m: 1 - x,
-    "blur": lambda x, m: _blur(x, 0.1 + 1.9 * m.flatten()),
+    "blur": lambda x, m: _blur(x, 0.1 + 1.9 * m.flatten(), 2.0),
     "contrast": lambda x, m: ((x - _grey(x).mean((1, 2, 3), keepdim=True)) * (1 + (2 * m - 1) * 0.9)
                               + _grey(x).mean((1, 2, 3), keepdim=True)).clamp(0, 1),
     "brightness": lambda x, m: (x * (1 + (2 * m - 1) * 0.9)).clamp(0, 1),
@@ -189,12 +205,10 @@ def random_intensity(images: torch.Tensor, gen: torch.Generator, n_ops: int = 2)
     x = images.float() / 255.0
     names = list(INTENSITY_OPS)
     for _ in range(n_ops):
-        choice = torch.randint(0, len(names), (b,), generator=gen, device=dev)
+        choice = torch.randint(0, len(names), (b,), generator=gen, device=dev).view(-1, 1, 1, 1)
         m = _u(b, gen, dev).view(-1, 1, 1, 1)
-        out = x.clone()
-        for i, name in enumerate(names):
-            sel = choice == i
-            if sel.any():
-                out[sel] = INTENSITY_OPS[name](x[sel], m[sel])
+        out = x
+        for i, name in enumerate(names):  # every operation on the whole batch, each image keeps its own
+            out = torch.where(choice == i, INTENSITY_OPS[name](x, m), out)  # (no branch on the data)
         x = out
     return (x * 255).round().clamp(0, 255).to(torch.uint8)
