@@ -2,7 +2,8 @@
 go on with the rest, report at the end.
 
 Each run executes the parameterised ``notebooks/train.py`` with papermill (``executor="notebook"``,
-the default: the executed notebook is kept beside the run record) or calls :func:`imlib.methods.run`
+the default: the executed notebook is kept beside the run record; a worker process keeps one kernel for
+its runs) or calls :func:`imlib.methods.run`
 directly (``executor="inprocess"``, used by the tests). Runs go to worker processes (``jobs`` at once; on
 the CPU each run uses ``cfg.cpu_threads`` threads, 1 by default, since two single-threaded trainings of these small U-Nets get
 ~1.8x the throughput of one two-threaded one). Methods that start from the LDT models of their seed
@@ -83,19 +84,50 @@ def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
     return params
 
 
-def _kernel_manager_class():
-    """The kernel manager papermill starts: with CurveZMQ encryption when pyzmq has it. Since ipykernel 7.4
-    an unencrypted TCP kernel logs a warning at every start, one per batch run, burying the progress lines."""
+def _kernel_manager_class(blocking: bool = False):
+    """The kernel manager papermill starts (``blocking``: the one a batch worker starts and keeps): with
+    CurveZMQ encryption when pyzmq has it. Since ipykernel 7.4 an unencrypted TCP kernel logs a warning at
+    every start, one per batch run, burying the progress lines."""
     import zmq
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
 
-    if not zmq.has("curve") or "transport_encryption" not in AsyncKernelManager.class_trait_names():
-        return AsyncKernelManager
+    base = KernelManager if blocking else AsyncKernelManager
+    if not zmq.has("curve") or "transport_encryption" not in base.class_trait_names():
+        return base
 
-    class EncryptedKernelManager(AsyncKernelManager):
+    class EncryptedKernelManager(base):
         transport_encryption = "auto"
 
     return EncryptedKernelManager
+
+
+_WORKER_KERNEL = None  # a batch worker's kernel, kept for its next runs
+
+
+def _worker_kernel():
+    """The kernel this batch worker's runs execute in, started on first use and kept: a kernel's start and
+    the imports of the train notebook cost 6-9 s, a large share of a smoke run. Every run executes the whole
+    notebook again (its parameters, data and seeds are its own), so the kernel carries no result from one run
+    to the next; it is replaced after a failed run and shut down when the worker exits."""
+    global _WORKER_KERNEL
+    if _WORKER_KERNEL is None or not _WORKER_KERNEL.is_alive():
+        from multiprocessing.util import Finalize
+
+        km = _kernel_manager_class(blocking=True)(kernel_name="python3")
+        km.start_kernel(cwd=str(TRAIN_NOTEBOOK.parent))
+        Finalize(km, km.shutdown_kernel, kwargs={"now": True}, exitpriority=10)
+        _WORKER_KERNEL = km
+    return _WORKER_KERNEL
+
+
+def _drop_worker_kernel() -> None:
+    global _WORKER_KERNEL
+    if _WORKER_KERNEL is not None:
+        try:
+            _WORKER_KERNEL.shutdown_kernel(now=True)
+        except Exception:  # already dead
+            pass
+        _WORKER_KERNEL = None
 
 
 def _execute_notebook(cfg) -> None:
@@ -111,9 +143,14 @@ def _execute_notebook(cfg) -> None:
     record = records.record_path(cfg.results_dir, cfg.run_id)
     out = record.with_suffix(".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(jupytext.read(notebook), str(out), parameters=parameters,
-                               cwd=str(notebook.parent), progress_bar=False, kernel_name="python3",
-                               kernel_manager_class=_kernel_manager_class())
+    kernel = {"km": _worker_kernel()} if IN_WORKER else {"kernel_manager_class": _kernel_manager_class()}
+    try:
+        papermill.execute_notebook(jupytext.read(notebook), str(out), parameters=parameters,
+                                   cwd=str(notebook.parent), progress_bar=False, kernel_name="python3", **kernel)
+    except BaseException:
+        if IN_WORKER:
+            _drop_worker_kernel()  # its state after a failure is unknown: the next run gets a fresh one
+        raise
     if not record.exists():
         raise RuntimeError(f"{out} ran but wrote no run record at {record}")
 

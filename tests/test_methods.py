@@ -288,6 +288,26 @@ def test_batch_through_the_train_notebook(work, tmp_path):
     assert "record written to" in executed.read_text()  # the notebook's own cells ran and printed
 
 
+def test_a_batch_worker_keeps_its_kernel_between_runs_and_replaces_it_after_a_failure(work, tmp_path, monkeypatch):
+    over = {**TINY, "work_dir": str(work / "models"), "results_dir": str(tmp_path)}
+    runs = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [0, 1], over)
+    bad = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["ldt"], [2], {**over, "labeled_fraction": 0.1})[0]
+    bad.labeled_fraction = 7.0  # rejected inside the notebook
+    monkeypatch.setattr(batch, "IN_WORKER", True)
+    try:
+        assert batch.run_one(runs[0])[1] is None
+        kernel = batch._WORKER_KERNEL
+        assert kernel is not None and kernel.is_alive()
+        assert batch.run_one(runs[1])[1] is None
+        assert batch._WORKER_KERNEL is kernel  # the second run reused it
+        assert "labeled_fraction" in batch.run_one(bad)[1]
+        assert batch._WORKER_KERNEL is None and not kernel.is_alive()  # dropped after the failure
+    finally:
+        batch._drop_worker_kernel()
+    first, second = (records.load(records.record_path(tmp_path, r.run_id)) for r in runs)
+    assert first.config.seed == 0 and second.config.seed == 1  # each run had its own parameters
+
+
 def test_table_cli_prints_intervals_paired_comparisons_and_calibration(tmp_path, capsys):
     recs = (_stand_in("ldt", [0.50, 0.52, 0.51]) + _stand_in("fdt", [0.60, 0.61, 0.62])
             + _stand_in("im", [0.58, 0.60, 0.59]))
