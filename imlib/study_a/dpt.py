@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from imlib.study_a.models import Perturb, SegOutput
+from imlib.study_a.weights import fit_problems, key_listing, read_state_dict
 
 PATCH = 14
 # V2's model_configs: the timm ViT, DPT features and projection widths per size (small = the paper's DINOv2-S;
@@ -213,10 +214,6 @@ def _size(net: DinoDPT) -> str:
     return "b" if net.backbone.embed_dim == 768 else "s"
 
 
-def _listing(keys: list[str]) -> str:
-    return f"{keys[:10]}{f' ... ({len(keys)} in all)' if len(keys) > 10 else ''}"
-
-
 def load_dinov2_weights(net: DinoDPT, path: str | Path, allow_truncate: bool = False) -> dict:
     """Load Meta's ``dinov2_vits14_pretrain.pth`` (the file V2's README names; ``dinov2_vitb14_pretrain.pth``
     for a ViT-B) into ``net.backbone``.
@@ -230,27 +227,15 @@ def load_dinov2_weights(net: DinoDPT, path: str | Path, allow_truncate: bool = F
 
     Returns {"file", "loaded" (tensors copied), "skipped" (dropped keys)}."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such DINOv2 file (expected Meta's dinov2_vit{_size(net)}14_pretrain.pth)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a pickle torch refuses, a truncated file, ...
-        raise ValueError(f"{path}: not a readable PyTorch state dict ({e})") from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    state = read_state_dict(path, f"DINOv2 file (expected Meta's dinov2_vit{_size(net)}14_pretrain.pth)")
     depth = len(net.backbone.blocks)
     deeper = sorted(k for k in state if (m := _BLOCK.match(k)) and int(m.group(1)) >= depth)
     if deeper and not allow_truncate:
-        raise ValueError(f"{path}: holds blocks beyond the net's depth {depth} ({_listing(deeper)}); "
+        raise ValueError(f"{path}: holds blocks beyond the net's depth {depth} ({key_listing(deeper)}); "
                          "pass allow_truncate=True to load only the first blocks")
     skipped = sorted(k for k in state if k in DROPPED_KEYS) + deeper
     state = {k: v for k, v in state.items() if k not in skipped}
-    own = net.backbone.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    problems = [f"{what}: {_listing(keys)}"
-                for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+    problems = fit_problems(net.backbone.state_dict(), state)
     if problems:
         raise ValueError(f"{path}: does not fit the DINOv2-{_size(net).upper()}/14 backbone ({'; '.join(problems)}); "
                          f"expected Meta's dinov2_vit{_size(net)}14_pretrain.pth layout")

@@ -55,8 +55,32 @@ def _from_flat(state: dict) -> dict:
     return out
 
 
-def _listing(keys: list[str]) -> str:
+def key_listing(keys: list[str]) -> str:
     return f"{keys[:10]}{f' ... ({len(keys)} in all)' if len(keys) > 10 else ''}"
+
+
+def read_state_dict(path: str | Path, expected: str) -> dict:
+    """A weight file's tensors, or an error naming the file and what was ``expected`` in it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such {expected}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a pickle torch refuses, a truncated file, ...
+        raise ValueError(f"{path}: not a readable PyTorch state dict ({e})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, got {type(state).__name__}")
+    return state
+
+
+def fit_problems(own: dict, state: dict, may_miss: frozenset | set = frozenset()) -> list[str]:
+    """What keeps ``state`` from loading strictly into a module whose state dict is ``own``: missing keys
+    (other than ``may_miss``), unexpected keys, wrong shapes; empty when it fits."""
+    missing = sorted(set(own) - set(state) - set(may_miss))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    return [f"{what}: {key_listing(keys)}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
 
 
 def load_backbone(net: StudyANet, path: str | Path, layout: str = "auto") -> dict:
@@ -72,12 +96,7 @@ def load_backbone(net: StudyANet, path: str | Path, layout: str = "auto") -> dic
     path = Path(path)
     if layout != "auto" and layout not in LAYOUTS:
         raise ValueError(f"layout must be 'auto' or one of {LAYOUTS}, got {layout!r}")
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such backbone file (expected a local ImageNet ResNet checkpoint)")
-    try:
-        state = _unwrap(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as e:  # a pickle torch refuses, a truncated file, ...
-        raise ValueError(f"{path}: not a readable PyTorch state dict ({e})") from None
+    state = _unwrap(read_state_dict(path, "backbone file (expected a local ImageNet ResNet checkpoint)"))
     found = detect_layout(state) if layout == "auto" else layout
     skipped = sorted(k for k in state if k.startswith(SKIPPED_PREFIXES))
     state = {k: v for k, v in state.items() if not k.startswith(SKIPPED_PREFIXES)}
@@ -85,13 +104,8 @@ def load_backbone(net: StudyANet, path: str | Path, layout: str = "auto") -> dic
         state = _from_flat(state)
     encoder = net.model.encoder
     own = encoder.state_dict()
-    absent = sorted(set(own) - set(state))
-    defaulted = [k for k in absent if k.endswith("num_batches_tracked")]
-    missing = [k for k in absent if k not in defaulted]
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    problems = [f"{what}: {_listing(keys)}"
-                for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+    defaulted = sorted(k for k in set(own) - set(state) if k.endswith("num_batches_tracked"))
+    problems = fit_problems(own, state, may_miss=set(defaulted))
     if problems:
         raise ValueError(
             f"{path}: does not fit the {net.encoder_name} encoder as layout {found!r} ({'; '.join(problems)}); "
