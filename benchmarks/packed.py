@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -30,27 +28,10 @@ from imlib.engine import autocast, pick_device
 from imlib.losses import task_loss
 from imlib.data.task import Task
 from imlib.models.unet import LightUNet, pack, split_outputs, stack_inputs
+from timing import timed  # benchmarks/timing.py
 
 OUT = Path(__file__).parent / "results"
 TASK = Task("binary", 3, 1, ("lesion",))
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(step, device: torch.device, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        step()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def make_data(n: int, size: int, device: torch.device):

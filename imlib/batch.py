@@ -6,9 +6,10 @@ the default: the executed notebook is kept beside the run record; a worker proce
 its runs) or calls :func:`imlib.methods.run`
 directly (``executor="inprocess"``, used by the tests). Runs go to worker processes (``jobs`` at once; on
 the CPU each run uses ``cfg.cpu_threads`` threads, 1 by default, since two single-threaded trainings of these small U-Nets get
-~1.8x the throughput of one two-threaded one). Methods that start from the LDT models of their seed
-(``MethodSpec.reuses_references``) run after the rest, so that they reuse those models instead of training
-them again. Every run writes its record atomically: stopping the batch at any point and starting it again
+~1.8x the throughput of one two-threaded one; on GPUs ``jobs`` may exceed the GPU count, several runs then
+share a GPU). Methods that start from the LDT models of their seed (``MethodSpec.reuses_references``) start
+as soon as that seed's LDT run has finished (:func:`plan`), so that they reuse those models instead of
+training them again. Every run writes its record atomically: stopping the batch at any point and starting it again
 finishes only what is missing.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imlib import provenance, records
-from imlib.config import RunConfig, describe_differences, make_config, semantic_differences
+from imlib.config import DATA, TRAINING, RunConfig, describe_differences, make_config, semantic_differences, semantic_fields
 from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
 from imlib.methods.registry import get_method, method_keys
 from imlib.paths import TRAIN_NOTEBOOK, TRAIN_NOTEBOOK_A
@@ -248,18 +249,75 @@ def why_run(cfg: RunConfig, rerun_older: bool, commit: str) -> str | None:
     return None
 
 
-def phases(todo: list[RunConfig]) -> list[list[RunConfig]]:
-    """The order of a batch: first everything that trains from scratch (the semi-supervised baselines, the
-    slowest, before the references, so that parallel workers finish together), then the methods that start
-    from their seed's reference models."""
-    if todo and todo[0].study == "a":
-        from imlib.study_a.batch import phases as phases_a
+def reference_fingerprint(cfg: RunConfig) -> tuple:
+    """What decides a seed's reference (LDT) models: runs with equal fingerprints share them."""
+    return (cfg.study, cfg.dataset, cfg.seed) + tuple(repr(getattr(cfg, k)) for k in semantic_fields(DATA, TRAINING))
 
-        return phases_a(todo)
-    kind = {c.method: get_method(c.method).kind for c in todo}
-    first = sorted((c for c in todo if not get_method(c.method).reuses_references),
-                   key=lambda c: kind[c.method] == "reference")
-    return [first, [c for c in todo if get_method(c.method).reuses_references]]
+
+def plan(todo: list[RunConfig]) -> list[tuple[RunConfig, set[str]]]:
+    """The batch's runs in the order to start them, each with the runs (of this batch) that must finish first.
+
+    Study B: Model Ensemble and IM start from their seed's LDT models, so each waits for that seed's LDT run
+    (or, when the batch has none, for the first run of the seed that trains them), and no longer for the whole
+    rest of the batch. Among the runs that may start, the order is: runs whose models were waited for, the LDT
+    runs (they unlock others), then the semi-supervised baselines (the slowest, so that parallel workers
+    finish together), then the other references."""
+    if todo and todo[0].study == "a":
+        from imlib.study_a.batch import plan as plan_a
+
+        return plan_a(todo)
+    provider: dict[tuple, str] = {}
+    for cfg in todo:
+        if cfg.method == "ldt":
+            provider[reference_fingerprint(cfg)] = cfg.run_id
+    needs: dict[str, set[str]] = {}
+    for cfg in todo:
+        needs[cfg.run_id] = set()
+        if get_method(cfg.method).reuses_references:
+            key = reference_fingerprint(cfg)
+            if key in provider:
+                needs[cfg.run_id] = {provider[key]}
+            else:
+                provider[key] = cfg.run_id  # the first reuser trains them; the others wait for it
+
+    def rank(cfg: RunConfig) -> int:
+        if needs[cfg.run_id]:
+            return 0
+        if cfg.method == "ldt":
+            return 1
+        return 3 if get_method(cfg.method).kind == "reference" else 2
+
+    return [(c, needs[c.run_id]) for c in sorted(todo, key=rank)]
+
+
+class _Inline:
+    """An executor that runs each job when it is submitted (``jobs`` = 1)."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def schedule(planned: list[tuple[RunConfig, set[str]]], pool, jobs: int, executor: str, finish) -> None:
+    """Start runs as their ``needs`` finish (in ``planned``'s order, at most ``jobs`` at once) and hand
+    each result to ``finish``. A failed run still releases the runs that wait for it (they then train what
+    they needed themselves)."""
+    pending, running, finished = list(planned), {}, set()
+    while pending or running:
+        for item in list(pending):
+            if len(running) >= jobs:
+                break
+            cfg, needs = item
+            if needs <= finished:
+                pending.remove(item)
+                running[pool.submit(run_one, cfg, executor)] = cfg.run_id
+        if not running:  # cannot happen for a plan made by `plan` (needs point backwards); never hang
+            raise RuntimeError(f"batch: runs wait for runs that are not in the batch: {pending}")
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            finished.add(running.pop(future))
+            finish(*future.result())
 
 
 def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook", progress: bool = True,
@@ -292,13 +350,10 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     threads = 1 if gpus else max(1, (os.cpu_count() or 1) // max(jobs, 1))
-    for phase in phases(todo):
-        if not phase:
-            continue
-        if jobs <= 1:
-            for cfg in phase:
-                finish(*run_one(cfg, executor))
-            continue
+    planned = plan(todo)
+    if jobs <= 1:
+        schedule(planned, _Inline(), 1, executor, finish)
+    else:
         ctx = mp.get_context("spawn")
         slots = ctx.Queue()
         for i in range(jobs):
@@ -306,9 +361,7 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                    initargs=(slots, threads))
         try:
-            futures = [pool.submit(run_one, cfg, executor) for cfg in phase]
-            for f in as_completed(futures):
-                finish(*f.result())
+            schedule(planned, pool, jobs, executor, finish)
         finally:  # after Ctrl-C too: the workers stop their runs (see run_one) and exit
             pool.shutdown(wait=True, cancel_futures=True)
             slots.close()

@@ -64,6 +64,10 @@ class RunConfig:
     # CPU threads of a run: a float sum's order, so the numbers, depend on it; 1 everywhere (the committed
     # records' setting) makes a run reproduce on any machine. GPU runs ignore it.
     cpu_threads: int = _f(1, TRAINING)
+    # models of a set (references, a generation's students) trained together in one packed network
+    # (imlib.packed); grouped and plain convolutions round differently, so it is a training field. None:
+    # resolved by the run (``resolve_packing``) to what measured faster on its device
+    pack_models: int | None = _f(None, TRAINING)
     # how many models a method trains and keeps
     n_models: int = _f(10, METHOD)  # reference models per run (the paper trains 10, keeps the top 4)
     n_teachers: int = _f(2, METHOD)
@@ -79,6 +83,8 @@ class RunConfig:
     results_dir: str = _f("data/results", RUNTIME)
     prepared_dir: str = _f("data/prepared", RUNTIME)  # datasets prepared by ``imlib prepare``
     work_dir: str = _f("data/work", RUNTIME)  # trained models, reused and resumed
+    # a resumable checkpoint at most once per this many seconds of training (0: after every epoch)
+    checkpoint_seconds: float = _f(60.0, RUNTIME)
 
     def __post_init__(self) -> None:
         check_types(self)
@@ -87,6 +93,10 @@ class RunConfig:
                           ("cpu_threads", 1)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if not self.checkpoint_seconds >= 0:
+            raise ValueError(f"checkpoint_seconds must be >= 0 (0: after every epoch), got {self.checkpoint_seconds}")
+        if self.pack_models is not None and self.pack_models < 1:
+            raise ValueError(f"pack_models must be at least 1 (1: one model at a time; None: auto), got {self.pack_models}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be at least 1 (or None: the paper's floor(N / batch)), "
                              f"got {self.steps_per_epoch}")
@@ -214,8 +224,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # width (alpha 0.5) on every task, one model per baseline and 2 per reference, 2 generations of 2
     # students; see the README for what else differs
     "smoke": dict(image_size=48, n_train=320, n_val=48, n_test=96, epochs=12, batch_size=8,
-                  steps_per_epoch=30, n_models=2, ssl_models=1, n_students=2, generations=2, alpha=0.5, bn_momentum=0.1),
+                  steps_per_epoch=10, n_models=2, ssl_models=1, n_students=2, generations=2, alpha=0.5, bn_momentum=0.1),
 }
+
+# The largest set a run trains (the paper's 10 reference models): "pack all" resolves to this
+PACK_ALL = 10
+
+
+def resolve_packing(pack_models: int | None, device_type: str, alpha: float) -> int:
+    """How many models of a set train together. Asked for: as asked. Auto: all of a set on a GPU (one
+    small U-Net cannot fill it); on the CPU only for narrow networks (alpha <= 0.5), where
+    ``benchmarks/packed.py`` measured packing faster (1.15-1.3x), while at alpha 1 it was 0.76-0.98x."""
+    if pack_models is not None:
+        return pack_models
+    return PACK_ALL if device_type == "cuda" or alpha <= 0.5 else 1
+
 
 # What each preset is for, in one line (the CLI's help, the book's table captions)
 PRESET_PURPOSE = {

@@ -3,8 +3,10 @@
 Defaults follow the paper (paper-notes §4): AdamW, batch 32, ``epochs`` of floor(N / batch) steps
 (batches run across epoch boundaries, as tf.data's ``repeat``), no online augmentation, the weights of
 the best validation epoch are kept. Data stay on the training device as uint8 tensors; a batch is an
-index into them. Every epoch writes an atomic checkpoint, so an interrupted training resumes where it
-stopped and ends with the same weights as an uninterrupted one.
+index into them. An atomic checkpoint is written after every epoch (or, with ``checkpoint_seconds``, after
+the first epoch that ends that long after the last one), so an interrupted training resumes at its last
+checkpoint and ends with the same weights as an uninterrupted one. The best weights stay on the device.
+Sets of models trained together in one packed network: :mod:`imlib.packed`.
 """
 from __future__ import annotations
 
@@ -70,11 +72,12 @@ class TrainSettings:
     amp: bool = True
     eval_batch_size: int = 64
     progress: bool = True
+    checkpoint_seconds: float = 0.0  # 0: a checkpoint after every epoch; else at most one per this many seconds
 
 
 @dataclass
 class TrainResult:
-    state: dict[str, torch.Tensor]  # best weights (CPU)
+    state: dict[str, torch.Tensor]  # best weights (on the training device)
     best_epoch: int
     best_score: float
     history: list[dict] = field(default_factory=list)
@@ -115,7 +118,10 @@ def predict_probs(model: nn.Module, images: torch.Tensor, task: Task, batch_size
 
 def predict_labels(model: nn.Module, images: torch.Tensor, task: Task, batch_size: int = 64,
                    amp: bool = True) -> torch.Tensor:
-    return discretise(predict_probs(model, images, task, batch_size, amp), task)
+    """Discrete (uint8) predictions, discretised batch by batch: a full set's float probabilities are never
+    held at once (Cityscapes' validation set would be gigabytes)."""
+    return torch.cat([discretise(predict_probs(model, images[i:i + batch_size], task, batch_size, amp), task)
+                      for i in range(0, len(images), batch_size)])
 
 
 @torch.no_grad()
@@ -173,6 +179,36 @@ class BatchStream:
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
         self.perm, self.pos = state["perm"], state["pos"]
+
+
+class CheckpointClock:
+    """When to write the next checkpoint: after every epoch (``every`` = 0) or after the first epoch that
+    ends ``every`` seconds or more after the last checkpoint (a time-based rule keeps the saving cost a
+    bounded share of training whatever the epoch length)."""
+
+    def __init__(self, every: float):
+        self.every, self.last = every, time.monotonic()
+
+    def due(self) -> bool:
+        if self.every > 0 and time.monotonic() - self.last < self.every:
+            return False
+        self.last = time.monotonic()
+        return True
+
+
+def check_finite(first_bad: torch.Tensor, desc: str, epoch: int, lr: float) -> None:
+    """Raise :class:`DivergenceError` if an epoch saw a non-finite loss (``first_bad``: its first step, or -1;
+    noted on the device each step and read once per epoch, so no host sync per step)."""
+    if int(first_bad) >= 0:
+        raise DivergenceError(f"{desc}: the training loss became non-finite at epoch {epoch}, step "
+                              f"{int(first_bad)} (lr {lr:g}); no model or record is kept - lower the "
+                              "learning rate or check the data")
+
+
+def note_first_bad(first_bad: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
+    """``first_bad`` updated with this step (on the device)."""
+    bad = ~torch.isfinite(loss.detach()).all()
+    return torch.where(bad & (first_bad < 0), step, first_bad)
 
 
 def atomic_save(obj, path: Path) -> None:
@@ -245,6 +281,23 @@ class Supervised(Objective):
         self.stream.load_state_dict(state["stream"])
 
 
+def make_optimizer(params, settings: TrainSettings) -> torch.optim.Optimizer:
+    """The paper's AdamW (TF's epsilon 1e-7)."""
+    return torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, eps=1e-7)
+
+
+def training_step(model: nn.Module, objective: Objective, opt: torch.optim.Optimizer, step: int, total: int,
+                  device: torch.device, amp: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimiser step on ``objective``'s loss (also what ``benchmarks/study_b_cost.py`` times)."""
+    with autocast(device, amp):
+        loss, parts = objective.loss(model, step, total)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    objective.after_step(model, step)
+    return loss, parts
+
+
 def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegData, task: Task,
                 settings: TrainSettings, seed: int, device: torch.device, checkpoint: Path | None = None,
                 desc: str = "train") -> TrainResult:
@@ -256,8 +309,7 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
     deterministic_kernels(device)
     model = build().to(device)
     objective.bind(model, device, seed)
-    opt = torch.optim.AdamW(list(model.parameters()) + objective.parameters(), lr=settings.lr,
-                            weight_decay=settings.weight_decay, eps=1e-7)
+    opt = make_optimizer(list(model.parameters()) + objective.parameters(), settings)
     steps = settings.steps_per_epoch or max(1, objective.epoch_size() // settings.batch_size)
     total = steps * settings.epochs
     start, best_score, best_epoch, best_state, best_name, history, spent = 0, None, -1, None, "student", [], 0.0
@@ -268,6 +320,7 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
         objective.load_state_dict(ck["objective"])
         start, best_score, best_epoch = ck["epoch"] + 1, ck["best_score"], ck["best_epoch"]
         best_state, best_name, history, spent = ck["best_state"], ck["best_name"], ck["history"], ck["seconds"]
+    clock = CheckpointClock(settings.checkpoint_seconds)
     bar = tqdm(range(start, settings.epochs), desc=desc, leave=False, disable=not settings.progress, initial=start,
                total=settings.epochs)
     for epoch in bar:
@@ -277,28 +330,18 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
         first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
         for i in range(steps):
             step = epoch * steps + i
-            with autocast(device, settings.amp):
-                loss, parts = objective.loss(model, step, total)
-            # noted on the device (no host sync per step), checked once at the end of the epoch
-            bad = ~torch.isfinite(loss.detach())
-            first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            objective.after_step(model, step)
+            loss, parts = training_step(model, objective, opt, step, total, device, settings.amp)
+            first_bad = note_first_bad(first_bad, loss, step)
             for name, value in {"loss": loss, **parts}.items():
                 running[name] = running.get(name, 0.0) + value.detach().float()
-        if int(first_bad) >= 0:
-            raise DivergenceError(f"{desc}: the training loss became non-finite at epoch {epoch}, step "
-                                  f"{int(first_bad)} (lr {settings.lr:g}); no model or record is kept - lower the "
-                                  "learning rate or check the data")
+        check_finite(first_bad, desc, epoch, settings.lr)
         scores = {}
         for name, network in objective.eval_candidates(model).items():
             score, higher = selection_score(network, val, task, settings, device)
             scores[name] = score
             if improves(score, best_score, higher):
                 best_score, best_epoch, best_name = score, epoch, name
-                best_state = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+                best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}  # stays on the device
         score = scores["student"]
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -307,7 +350,7 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
                         **{f"val_score_{k}": v for k, v in scores.items() if k != "student"},
                         "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", val=f"{score:.4f}")
-        if checkpoint is not None:
+        if checkpoint is not None and epoch + 1 < settings.epochs and clock.due():
             atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "objective": objective.state_dict(),
                          "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
                          "best_state": best_state, "best_name": best_name, "history": history, "seconds": spent}, checkpoint)

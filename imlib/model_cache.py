@@ -72,6 +72,11 @@ class ModelCache:
         return path.with_name(path.stem + ".partial.pt")
 
     @staticmethod
+    def partial_set(paths: list[Path]) -> Path:
+        """Where the resumable checkpoint of models trained together (one packed network) lives."""
+        return paths[0].with_name(f"{paths[0].stem}.set{len(paths)}.partial.pt")
+
+    @staticmethod
     def load(path: Path, device: torch.device) -> CachedModel | None:
         if not path.exists():
             return None

@@ -173,6 +173,7 @@ class Timing:
     total_s: float
     data_s: float
     train_s: float  # training of the models trained in this run (reused ones not counted)
+    packed_models: int = 1  # supervised models trained together in one packed network (imlib.packed)
 
 
 @dataclass

@@ -196,7 +196,8 @@ def test_ctrl_c_during_a_parallel_batch_is_one_line_and_the_batch_resumes(tmp_pa
     import sys
     import time
 
-    sets = {**TINY, "epochs": 150, "steps_per_epoch": 10}  # long enough to be interrupted mid-training
+    sets = {**TINY, "epochs": 40, "steps_per_epoch": 10,  # long enough to be interrupted mid-training
+            "checkpoint_seconds": 0}  # a checkpoint after every epoch: the sign that training has started
     cmd = [sys.executable, "-m", "imlib.cli", "batch", "--executor", "inprocess", "--jobs", "2", "--quiet",
            "--datasets", "synthetic-lesion", "--methods", "ldt", "fdt", "--results-dir", str(tmp_path / "results"),
            "--work-dir", str(tmp_path / "work"), "--set", *[f"{k}={v}" for k, v in sets.items()]]

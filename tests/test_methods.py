@@ -243,9 +243,25 @@ def test_batch_skips_finished_runs_and_reports_failures(work, tmp_path):
 def test_grid_defaults_are_the_registered_methods_in_the_papers_order():
     runs = batch.expand_grid("b", "smoke", seeds=[0])
     assert [r.method for r in runs[:12]] == method_keys(study="b")
-    first, second = batch.phases(runs[:12])
-    assert {r.method for r in second} == {"me", "im"}  # after the LDT models they reuse
-    assert [r.method for r in first][:6] == method_keys(kind="semi-supervised")
+    planned = batch.plan(runs[:12])
+    order = [c.method for c, _ in planned]
+    ldt = runs[method_keys(study="b").index("ldt")].run_id
+    assert {c.method: needs for c, needs in planned if needs} == {"me": {ldt}, "im": {ldt}}  # their LDT models
+    assert order[2] == "ldt" and order[3:9] == method_keys(kind="semi-supervised")  # then the slowest first
+
+
+def test_plan_waits_only_for_the_own_seeds_reference_models():
+    runs = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["im", "me", "ldt", "fixmatch"], [0, 1])
+    needs = {(c.method, c.seed): n for c, n in batch.plan(runs)}
+    ids = {(c.method, c.seed): c.run_id for c in runs}
+    assert needs[("im", 1)] == {ids[("ldt", 1)]} and needs[("me", 0)] == {ids[("ldt", 0)]}
+    assert needs[("fixmatch", 0)] == needs[("ldt", 0)] == set()
+    # without an LDT run in the batch, the first run that reuses the seed's models trains them, the other waits
+    alone = {(c.method, c.seed): n for c, n in batch.plan([r for r in runs if r.method in ("im", "me")])}
+    assert alone[("im", 0)] == set() and alone[("me", 0)] == {ids[("im", 0)]}
+    # another training setting is another set of LDT models: no waiting across it
+    other = batch.expand_grid("b", "smoke", ["synthetic-lesion"], ["im"], [0], {"lr": 1e-3})
+    assert dict((c.run_id, n) for c, n in batch.plan(runs + other))[other[0].run_id] == set()
 
 
 def test_batch_in_parallel_workers(work, tmp_path):

@@ -44,7 +44,8 @@ def run(cfg: RunConfig, progress: bool = True) -> RunRecord:
                         candidates_test_mean=sum(pool) / len(pool)),
         generations=generations,
         timing=Timing(total_s=round(time.perf_counter() - t0, 2), data_s=round(loaded - t0, 2),
-                      train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2)),
+                      train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2),
+                      packed_models=run_.pack),
         environment=Environment.current(run_.device),
     )
 

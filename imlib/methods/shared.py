@@ -10,12 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from imlib.config import RunConfig
+from imlib.config import RunConfig, resolve_packing
 from imlib.data import Dataset, SegData
 from imlib.data.registry import load_dataset
 from imlib.engine import Objective, Supervised, TrainSettings, evaluate, pick_device, train_model
 from imlib.model_cache import CachedModel, ModelCache, Scope, member_seed, model_key
 from imlib.models import build_model
+from imlib.packed import packable, train_packed
 from imlib.records import GenerationRecord, ModelRecord
 from imlib.selection import rank
 
@@ -51,16 +52,20 @@ class Run:
 
         self.method = get_method(cfg.method)
         self.options = self.method.resolve_options(cfg.options)
-        self.cfg = cfg = dataclasses.replace(cfg, options=self.options)  # complete, whoever made the config
         self.device = pick_device(cfg.device)
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.cpu_threads)  # results depend on it (see RunConfig.cpu_threads)
         self.dataset = dataset if dataset is not None else load_dataset(cfg, self.device)
         self.task = self.dataset.task
         self.alpha = cfg.alpha if cfg.alpha is not None else self.dataset.default_alpha
+        self.cfg = cfg = dataclasses.replace(cfg, options=self.options)  # complete, whoever made the config
+        # models trained together; auto (None) resolves per device and width, and the resolved value, which
+        # changes weights by rounding, is what identifies a trained model
+        self.pack = resolve_packing(cfg.pack_models, self.device.type, self.alpha)
         self.settings = TrainSettings(epochs=cfg.epochs, batch_size=cfg.batch_size,
                                       steps_per_epoch=cfg.steps_per_epoch, lr=cfg.lr,
-                                      weight_decay=cfg.weight_decay, amp=cfg.amp, progress=progress)
+                                      weight_decay=cfg.weight_decay, amp=cfg.amp, progress=progress,
+                                      checkpoint_seconds=cfg.checkpoint_seconds)
         self.cache = ModelCache(cfg.work_dir, cfg.dataset)
 
     def build(self) -> nn.Module:
@@ -73,37 +78,55 @@ class Run:
     def train_models(self, role: str, make_objective: Callable[[], Objective], count: int,
                      scope: Scope) -> list[TrainedModel]:
         """Train ``count`` models, each on a fresh ``make_objective()``, or load those trained before with
-        the same settings. ``scope``: "reference" for models that depend only on data and training
-        settings (reused by every method of the seed), "method" for a method's own models."""
+        the same settings. Models of the paper's supervised step train ``cfg.pack_models`` at a time in one
+        packed network (:mod:`imlib.packed`). ``scope``: "reference" for models that depend only on data
+        and training settings (reused by every method of the seed), "method" for a method's own models."""
+        paths = [self.cache.path(role, i, self.model_key(scope, role, i)) for i in range(count)]
+        done = {i: c for i, p in enumerate(paths) if (c := self.cache.load(p, self.device)) is not None}
+        todo = [i for i in range(count) if i not in done]
+        fresh: dict[int, CachedModel] = {}
+        while todo:
+            objectives = [make_objective()]  # made when needed: an objective may hold a teacher or a bank
+            group = todo[: self.pack] if packable(objectives[0], self.build()) else todo[:1]
+            objectives += [make_objective() for _ in group[1:]]
+            todo = todo[len(group):]
+            fresh.update(self._train(role, group, objectives, [paths[i] for i in group]))
         models = []
-        for i in range(count):
-            path = self.cache.path(role, i, self.model_key(scope, role, i))
+        for i, path in enumerate(paths):
+            cached = done.get(i) or fresh[i]
             network = self.build().to(self.device)
-            cached = self.cache.load(path, self.device)
-            reused = cached is not None
-            if cached is None:
-                cached = self._train(role, i, make_objective(), network, path)
-                self.cache.save(path, cached)
-            else:
-                network.load_state_dict(cached.state)
+            network.load_state_dict(cached.state)
             models.append(TrainedModel(f"{role}-{i}", network, cached.val, cached.test, cached.best_epoch,
-                                       cached.seconds, cached.history, reused=reused, checkpoint=str(path),
+                                       cached.seconds, cached.history, reused=i in done, checkpoint=str(path),
                                        evaluated=cached.evaluated))
         return models
 
     def model_key(self, scope: Scope, role: str, index: int) -> str:
-        return model_key(self.cfg, scope, role, index, self.dataset.provenance.get("data_version"))
+        return model_key(dataclasses.replace(self.cfg, pack_models=self.pack), scope, role, index,
+                         self.dataset.provenance.get("data_version"))
 
-    def _train(self, role: str, index: int, objective: Objective, network: nn.Module, path) -> CachedModel:
-        """Train one model (resuming its partial checkpoint), load its best weights into ``network``
-        and score it on validation and test."""
-        res = train_model(self.build, objective, self.dataset.val, self.task, self.settings,
-                          member_seed(self.cfg.seed, role, index), self.device, checkpoint=self.cache.partial(path),
-                          desc=f"{self.cfg.dataset} {role}-{index}")
-        network.load_state_dict(res.state)
-        val = evaluate(network, self.dataset.val, self.task, amp=self.cfg.amp)
-        test = evaluate(network, self.dataset.test, self.task, amp=self.cfg.amp)
-        return CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history, res.evaluated)
+    def _train(self, role: str, indices: list[int], objectives: list[Objective], paths: list) -> dict[int, CachedModel]:
+        """Train the models ``indices`` of ``role`` (together when there are several; each resuming its
+        partial checkpoint), score each on validation and test, and save it to the cache."""
+        seeds = [member_seed(self.cfg.seed, role, i) for i in indices]
+        desc = f"{self.cfg.dataset} {role}-{','.join(map(str, indices))}"
+        if len(indices) == 1:
+            results = [train_model(self.build, objectives[0], self.dataset.val, self.task, self.settings, seeds[0],
+                                   self.device, checkpoint=self.cache.partial(paths[0]), desc=desc)]
+        else:
+            results = train_packed(self.build, objectives, self.dataset.val, self.task, self.settings, seeds,
+                                   self.device, checkpoint=self.cache.partial_set(paths), desc=desc)
+        trained = {}
+        network = self.build().to(self.device)
+        for i, path, res in zip(indices, paths, results):
+            network.load_state_dict(res.state)
+            val = evaluate(network, self.dataset.val, self.task, amp=self.cfg.amp)
+            test = evaluate(network, self.dataset.test, self.task, amp=self.cfg.amp)
+            trained[i] = CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history, res.evaluated)
+            self.cache.save(path, trained[i])
+        if len(indices) > 1:
+            self.cache.partial_set(paths).unlink(missing_ok=True)
+        return trained
 
     def rank(self, models: list[TrainedModel]) -> list[TrainedModel]:
         """Best first by the task's metric on *validation* (never test), ties in training order."""

@@ -1,8 +1,8 @@
 """The Study A grid: hosts x splits x seeds, without and with the IM plug-in.
 
 An IM cell of seed s needs its teachers (the host runs of seeds s*n .. s*n + n - 1, variants G and M): the
-grid adds them, and :func:`phases` runs every host run before any IM run, so that the IM runs reuse them
-instead of training them again. :func:`imlib.batch.run_batch` executes the grid (skip what is done, record
+grid adds them, and :func:`plan` starts an IM run once its teachers' runs have finished, so that it reuses
+them instead of training them again. :func:`imlib.batch.run_batch` executes the grid (skip what is done, record
 failures and go on), through ``notebooks/train_study_a.py`` with papermill or in-process.
 """
 from __future__ import annotations
@@ -49,9 +49,13 @@ def expand_grid(preset: str, hosts: Sequence[str] | None = None, splits: Sequenc
     return list(out.values())
 
 
-def phases(todo: list[StudyAConfig]) -> list[list[StudyAConfig]]:
-    """Host runs (the IM teachers among them) first, then the IM runs."""
-    return [[c for c in todo if c.plugin == "none"], [c for c in todo if c.plugin != "none"]]
+def plan(todo: list[StudyAConfig]) -> list[tuple[StudyAConfig, set[str]]]:
+    """Host runs first (the IM teachers among them), then the IM runs; an IM run of variant G or M waits
+    only for its own teachers' runs (those of this batch)."""
+    ids = {c.run_id for c in todo}
+    needs = {c.run_id: ({t.run_id for t in c.teacher_configs()} & ids
+                        if c.plugin == "im" and c.variant in "GM" else set()) for c in todo}
+    return [(c, needs[c.run_id]) for c in sorted(todo, key=lambda c: c.plugin != "none")]
 
 
 def why_run(cfg: StudyAConfig, rerun_older: bool, commit: str) -> str | None:
