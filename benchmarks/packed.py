@@ -5,14 +5,17 @@
 
 For each alpha and K it times one training step (forward, the task loss, backward, AdamW) of
 
-* ``packed``: the K models as one :class:`imlib.models.unet.LightUNet` with ``models=K`` (grouped convolutions),
-  each model on its own batch of images indexed from uint8 tensors on the device;
-* ``separate``: the K models one after another, the same data path (what the engine does today);
+* ``packed``: the engine's packed step (:func:`imlib.packed.packed_step`): the K models as one
+  :class:`imlib.models.unet.LightUNet` with ``models=K`` (grouped convolutions), each model on its own batch
+  stream of images indexed from uint8 tensors on the device;
+* ``separate``: the K models one after another, each with the engine's single-model step (the same data path);
 * ``conventional``: one model fed by a ``DataLoader`` over the same images with per-sample augmentation
   (flip, rot90, brightness) in worker processes, the usual PyTorch recipe; counted per model and scaled to K.
 
-Images per second count every model's images (K x batch per step). Writes ``results/packed-<device>.json``
-with the device, commit and the ratios packed / separate and packed / conventional.
+Images per second count every model's images (K x batch per step). On a GPU the packed step is also timed with
+``torch.compile``, fused AdamW and channels-last (``--variants``), each against the plain packed step. Writes
+``results/packed-<device>.json`` with the device, commit and the ratios packed / separate and packed /
+conventional.
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ from pathlib import Path
 import torch
 
 from imlib import provenance
-from imlib.engine import autocast, pick_device
-from imlib.losses import task_loss
+from imlib.data import SegData
 from imlib.data.task import Task
-from imlib.models.unet import LightUNet, pack, split_outputs, stack_inputs
+from imlib.engine import Supervised, autocast, pick_device, training_step
+from imlib.losses import task_loss
+from imlib.models.unet import LightUNet, pack
+from imlib.packed import packed_step as imlib_packed_step
 from timing import timed  # benchmarks/timing.py
 
 OUT = Path(__file__).parent / "results"
@@ -49,42 +54,32 @@ def singles(k: int, alpha: float, device: torch.device) -> list[LightUNet]:
     return nets
 
 
-def adamw(params) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-4 / 3e-3, eps=1e-7)
+def adamw(params, fused: bool = False) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-4 / 3e-3, eps=1e-7, **({"fused": True} if fused else {}))
 
 
-def packed_step(k: int, alpha: float, data, batch: int, device: torch.device, amp: bool):
-    images, labels = data
-    net = pack(singles(k, alpha, device))
-    opt = adamw(net.parameters())
-    g = torch.Generator(device=device).manual_seed(0)
-
-    def step():
-        idx = torch.randint(0, len(images), (k, batch), generator=g, device=device)
-        with autocast(device, amp):
-            logits = split_outputs(net(stack_inputs([images[i] for i in idx])), k)
-            loss = sum(task_loss(logits[m], labels[idx[m]], TASK) for m in range(k))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
-
-
-def separate_step(k: int, alpha: float, data, batch: int, device: torch.device, amp: bool):
-    images, labels = data
+def engine_step(k: int, alpha: float, data, batch: int, device: torch.device, amp: bool, packed: bool = True,
+                compiled: bool = False, fused: bool = False, channels_last: bool = False):
+    """The engine's own step for K models: packed (``imlib.packed.packed_step``) or one after another
+    (``imlib.engine.training_step`` per model), each model on its own batch stream; optionally with
+    ``torch.compile``, fused AdamW or channels-last (GPU candidates, each to be kept only if it pays)."""
+    train = SegData(*data)
+    objectives = [Supervised(train, TASK, batch) for _ in range(k)]
     nets = singles(k, alpha, device)
-    opts = [adamw(n.parameters()) for n in nets]
-    g = torch.Generator(device=device).manual_seed(0)
+    for i, (objective, net) in enumerate(zip(objectives, nets)):
+        objective.bind(net, device, i)
+    models = [pack(nets)] if packed else nets
+    if channels_last:
+        models = [m.to(memory_format=torch.channels_last) for m in models]
+    opts = [adamw(m.parameters(), fused=fused) for m in models]
+    forwards = [torch.compile(m) if compiled else m for m in models]
 
     def step():
-        for net, opt in zip(nets, opts):
-            idx = torch.randint(0, len(images), (batch,), generator=g, device=device)
-            with autocast(device, amp):
-                loss = task_loss(net(images[idx]), labels[idx], TASK)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        if packed:
+            imlib_packed_step(forwards[0], objectives, TASK, opts[0], device, amp)
+        else:
+            for net, objective, opt in zip(forwards, objectives, opts):
+                training_step(net, objective, opt, 0, 1, device, amp)
 
     return step
 
@@ -142,6 +137,8 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1.0])
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the conventional loop")
+    ap.add_argument("--variants", nargs="*", default=None, choices=["compile", "fused-adamw", "channels-last"],
+                    help="also time the packed step with these (default: all three on a GPU, none on the CPU)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     device = pick_device(a.device)
@@ -149,18 +146,25 @@ def main() -> None:
     size, batch = a.size or (64 if cpu else 256), a.batch or (8 if cpu else 32)
     ks, repeats = a.models or ([1, 2, 5] if cpu else [1, 5, 10]), a.repeats or (5 if cpu else 20)
     amp = not cpu
+    a.variants = a.variants if a.variants is not None else ([] if cpu else ["compile", "fused-adamw", "channels-last"])
     torch.backends.cudnn.benchmark = True
     data = make_data(512 if cpu else 2048, size, device)
     rows = []
     for alpha in a.alphas:
         conv_s = timed(conventional_step(alpha, data, batch, device, amp, a.workers), device, 3, repeats)
         for k in ks:
-            packed_s = timed(packed_step(k, alpha, data, batch, device, amp), device, 3, repeats)
-            separate_s = timed(separate_step(k, alpha, data, batch, device, amp), device, 2, repeats)
+            packed_s = timed(engine_step(k, alpha, data, batch, device, amp), device, 3, repeats)
+            separate_s = timed(engine_step(k, alpha, data, batch, device, amp, packed=False), device, 2, repeats)
             row = {"alpha": alpha, "models": k, "size": size, "batch_per_model": batch,
                    "packed_img_s": k * batch / packed_s, "separate_img_s": k * batch / separate_s,
                    "conventional_img_s": batch / conv_s,
                    "packed_vs_separate": separate_s / packed_s, "packed_vs_conventional": k * conv_s / packed_s}
+            for variant in a.variants:  # GPU candidates on top of the packed step, each against it
+                flags = {"compile": {"compiled": True}, "fused-adamw": {"fused": True},
+                         "channels-last": {"channels_last": True}}[variant]
+                variant_s = timed(engine_step(k, alpha, data, batch, device, amp, **flags), device, 5, repeats)
+                row[f"{variant}_img_s"] = k * batch / variant_s
+                row[f"{variant}_vs_packed"] = packed_s / variant_s
             rows.append(row)
             print(f"alpha {alpha} K {k:2d}: packed {row['packed_img_s']:8.0f} img/s, separate "
                   f"{row['separate_img_s']:8.0f}, conventional {row['conventional_img_s']:8.0f} | packed x"

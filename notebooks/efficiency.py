@@ -1,0 +1,114 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Efficiency
+#
+# The paper's Study B trains thousands of small U-Nets: per seed 10 models for each of four references, 5
+# students in each of 5 generations for Model Ensemble and IM, 3 models for each of six semi-supervised
+# baselines, on each dataset. A 1x1 U-Net at batch 32 leaves a GPU mostly idle, so how the models are
+# trained decides whether the study takes hours or days. This page shows what the engine does about it and
+# what was measured; every table names the device, commit and date of its measurement
+# (`benchmarks/results/*.json`, written by the scripts in `benchmarks/`).
+#
+# > **GPU and Colab.** This page only reads committed benchmark results and runs on any CPU. The GPU rows
+# > appear once the benchmarks have been run on a GPU and their JSON committed; until then the GPU figures
+# > are open (no GPU was available to the sessions that built this page).
+#
+# **What the engine does**
+#
+# - **K models per step.** The models of a set (the reference models of a run, a generation's students) are
+#   trained together as one network whose convolutions are grouped (`imlib.packed`): each member keeps its own
+#   seed, batch stream, loss, best epoch and checkpoint, and ends with the weights it would have had alone
+#   (float64 test: to 1e-9). `pack_models` (a training setting, recorded in every run) defaults to all models
+#   of a set on a GPU, and on the CPU only for narrow networks (alpha <= 0.5), where it measured faster.
+#   The semi-supervised baselines, with their teachers and memory banks, train one model at a time.
+# - **No host syncs in a step.** Batch indices go to the device without blocking, losses and views have no
+#   data-dependent branches, constants are built once; `tests/test_host_syncs.py` counts the syncs of each
+#   method's step on the CPU so that they cannot creep back (budget 0; iMAS 1, U2PL 4 per class).
+# - **Cheap epoch boundaries.** The best weights stay on the device, predictions are discretised batch by
+#   batch, and a resumable checkpoint is written at most once a minute (`checkpoint_seconds`), not every epoch.
+# - **The batch.** Model Ensemble and IM start as soon as their own seed's LDT run is done; a worker keeps one
+#   notebook kernel for its runs.
+# - **Not done (open).** `torch.compile`, CUDA graphs, fused AdamW and channels-last are not enabled: each was
+#   to be kept only if it pays on a GPU, and no GPU measurement exists yet. On the CPU, channels-last and
+#   foreach AdamW changed a step by 0-15 % in either direction (noise level), so they were left out.
+
+# %% tags=["hide-input", "hide-output"]
+import importlib.util, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("imlib") is None:  # Colab: install the project (in its own venv it is there)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/im-companion/inconsistency-masks"], check=True)
+from imlib.colab import setup; setup()  # noqa: E702
+
+# %% tags=["parameters"]
+benchmark_dir = "../benchmarks/results"
+
+# %% [markdown]
+# ## K models packed into one network
+#
+# `benchmarks/packed.py` times one training step (forward, the task loss, backward, AdamW) of K U-Nets three
+# ways in the same process: packed into one grouped network, the same K models one after another (the
+# engine's path for a single model), and a conventional PyTorch loop (a `DataLoader` over the same images with
+# per-sample augmentation in worker processes). Images per second count every model's images.
+
+# %%
+from IPython.display import Markdown, display
+
+from imlib import efficiency
+
+for name in efficiency.available("packed-", benchmark_dir):
+    result = efficiency.load(name, benchmark_dir)
+    first = result["results"][0]
+    display(Markdown(f"**{name}** ({efficiency.measured_by(result)}; {first['size']} px, batch {first['batch_per_model']}"
+                     " per model)"))
+    display(efficiency.packed_table(result))
+
+# %% [markdown]
+# On two CPU threads a step is compute-bound, so packing gains little: about 1.1-1.3x for the half-width
+# network (alpha 0.5, the smoke preset's and ISIC's), nothing or a loss at full width; hence the CPU rule above.
+# The point of packing is the GPU, where one small U-Net cannot fill the device (targets: 10,000 training
+# images/s at alpha 1 and 20,000 at alpha 0.5, 256 px, on one H100/H200-class GPU, and 10x the conventional
+# loop); those figures are open until measured.
+#
+# ## What Study B costs
+#
+# `benchmarks/study_b_cost.py` times every method's training step on synthetic data at a preset's image size,
+# batch and width, as the engine trains it (packed sets, each baseline's own objective), and times inference per
+# image; the preset's protocol then gives each cell's number of steps and predicted images (see the script's
+# docstring for the counts). The sum over the twelve methods and the three synthetic stand-in tasks is one seed
+# of Study B at that preset. Data generation and kernel start-up are not included; the check below runs two
+# cells end to end beside their projection, so the model's error is on record.
+
+# %%
+for name in efficiency.available("study_b_cost-", benchmark_dir):
+    result = efficiency.load(name, benchmark_dir)
+    display(Markdown(f"**{name}**: preset `{result['preset']}`, one seed, {len(result['tasks'])} synthetic tasks "
+                     f"({efficiency.measured_by(result)}): **{result['per_seed_hours']:.3f} hours**"))
+    display(efficiency.cost_by_method(result))
+    check = efficiency.cost_check(result)
+    if len(check):
+        display(Markdown("Cells run end to end (synthetic-lesion) against the projection:"))
+        display(check)
+
+# %% [markdown]
+# The paper preset's cost on a GPU (the target: at most 2 GPU-hours per seed of Study B) is open: it
+# needs `python benchmarks/study_b_cost.py --device cuda --preset paper` on a GPU and its JSON committed.
+#
+# ## Summary
+#
+# Sets of supervised models train as one packed network with the exact semantics of separate trainings; steps
+# make no host syncs; epoch boundaries are cheap; the batch does not wait for what it does not need. On the
+# CPU that buys little, since the step is compute-bound; the GPU figures that would show what it buys there are
+# still to be measured.
