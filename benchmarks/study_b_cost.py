@@ -20,7 +20,8 @@ per image. The preset's protocol then gives the number of steps and of predicted
 
 The projection covers training and inference, not data generation or kernel start-up. ``--check`` (default on
 the CPU) runs the LDT and IM cells of the binary task end to end and sets their measured time beside the
-projection, so that the model's error is on record. Writes ``results/study_b_cost-<device>-<preset>.json``.
+projection, so that the model's error is on record, and the committed records of the preset (seed 0) are set
+beside the projected training of their cells. Writes ``results/study_b_cost-<device>-<preset>.json``.
 """
 from __future__ import annotations
 
@@ -162,6 +163,30 @@ def check_cells(preset: str, device: torch.device, rows: list[dict], work: str) 
     return out
 
 
+def record_check(preset: str, rows: list[dict]) -> list[dict]:
+    """Per task, the committed seed-0 records of this preset (their models' training seconds, made by the
+    commit each names, in a batch of two single-thread jobs) beside the projected training of the same cells."""
+    from imlib import records
+    from imlib.paths import PROJECT_ROOT
+
+    found = [r for r in records.load_all(PROJECT_ROOT / "data" / "results")
+             if r.config.preset == preset and r.config.seed == 0 and r.config.dataset in TASKS]
+    out = []
+    for dataset in TASKS:
+        cells = {r.config.method: r for r in found if r.config.dataset == dataset}
+        projected = [x for x in rows if x["dataset"] == dataset and x["method"] in cells]
+        if not projected:
+            continue
+        measured = sum(cells[x["method"]].timing.train_s for x in projected)
+        out.append({"dataset": dataset, "cells": len(projected), "records_train_s": round(measured, 1),
+                    "projected_train_s": round(sum(x["train_s"] for x in projected), 1),
+                    "ratio_records_to_projected": round(measured / sum(x["train_s"] for x in projected), 3),
+                    "record_commits": sorted({cells[x["method"]].environment.git_commit[:12] for x in projected})})
+        print(f"records {dataset}: {out[-1]['records_train_s']:.0f} s of training in {len(projected)} committed cells, "
+              f"projected {out[-1]['projected_train_s']:.0f} s", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
@@ -180,6 +205,7 @@ def main() -> None:
         t0 = time.perf_counter()
         rows = project(preset, device, a.repeats, methods, work)
         checks = check_cells(preset, device, rows, work) if check else []
+        from_records = record_check(preset, rows) if device.type == "cpu" else []
         seconds = time.perf_counter() - t0
     by_method = {m: round(sum(r["cell_s"] for r in rows if r["method"] == m), 2) for m in methods}
     per_seed = sum(by_method.values())
@@ -187,7 +213,7 @@ def main() -> None:
               "date": provenance.now(), "preset": preset, "tasks": list(TASKS), "rows": rows,
               "per_seed_hours": round(per_seed / 3600, 4), "per_method_seed_hours": {m: round(s / 3600, 4)
                                                                                    for m, s in by_method.items()},
-              "check": checks, "benchmark_seconds": round(seconds, 1),
+              "check": checks, "records_check": from_records, "benchmark_seconds": round(seconds, 1),
               "note": "training + inference of every model of one seed on the three synthetic stand-in tasks at the "
                       "preset's sizes; data generation and kernel start-up not included (see check)"}
     print(f"\nStudy B, preset {preset}, one seed, {len(TASKS)} tasks: {per_seed / 3600:.3f} h on {result['device']}")

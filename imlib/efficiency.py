@@ -65,6 +65,16 @@ def cost_by_method(result: dict) -> pd.DataFrame:
     return table.sort_values("hours per seed", ascending=False)
 
 
+def records_check(result: dict) -> pd.DataFrame:
+    """The committed records' training time per task beside the projection of the same cells."""
+    if not result.get("records_check"):
+        return pd.DataFrame()
+    t = pd.DataFrame(result["records_check"]).set_index("dataset")
+    t["record_commits"] = t["record_commits"].map(", ".join)
+    return t.rename(columns={"records_train_s": "records: training s", "projected_train_s": "projected training s",
+                             "ratio_records_to_projected": "records / projected", "record_commits": "records' commits"})
+
+
 def cost_check(result: dict) -> pd.DataFrame:
     """Cells run end to end beside their projection (the cost model's error, on record)."""
     if not result.get("check"):

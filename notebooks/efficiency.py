@@ -101,6 +101,11 @@ for name in efficiency.available("study_b_cost-", benchmark_dir):
     if len(check):
         display(Markdown("Cells run end to end (synthetic-lesion) against the projection:"))
         display(check)
+    from_records = efficiency.records_check(result)
+    if len(from_records):
+        display(Markdown("The committed records of this preset (seed 0; two single-thread jobs) against the projected "
+                         "training of the same cells:"))
+        display(from_records)
 
 # %% [markdown]
 # The paper preset's cost on a GPU (the target: at most 2 GPU-hours per seed of Study B) is open: it
