@@ -234,7 +234,7 @@ PACK_ALL = 10
 def resolve_packing(pack_models: int | None, device_type: str, alpha: float) -> int:
     """How many models of a set train together. Asked for: as asked. Auto: all of a set on a GPU (one
     small U-Net cannot fill it); on the CPU only for narrow networks (alpha <= 0.5), where
-    ``benchmarks/packed.py`` measured packing faster (1.15-1.3x), while at alpha 1 it was 0.76-0.98x."""
+    ``benchmarks/packed.py`` measured packing faster (1.1-1.5x), while at alpha 1 it was 0.8-1.0x."""
     if pack_models is not None:
         return pack_models
     return PACK_ALL if device_type == "cuda" or alpha <= 0.5 else 1

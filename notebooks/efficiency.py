@@ -76,8 +76,9 @@ for name in efficiency.available("packed-", benchmark_dir):
     display(efficiency.packed_table(result))
 
 # %% [markdown]
-# On two CPU threads a step is compute-bound, so packing gains little: about 1.1-1.3x for the half-width
-# network (alpha 0.5, the smoke preset's and ISIC's), nothing or a loss at full width; hence the CPU rule above.
+# On the CPU a step is compute-bound, so packing gains little: 1.1-1.5x for the half-width network (alpha 0.5,
+# the smoke preset's and ISIC's; 1.15x at the smoke size on one thread), nothing or a loss (0.8-1.0x) at full
+# width; hence the CPU rule above.
 # The point of packing is the GPU, where one small U-Net cannot fill the device (targets: 10,000 training
 # images/s at alpha 1 and 20,000 at alpha 0.5, 256 px, on one H100/H200-class GPU, and 10x the conventional
 # loop); those figures are open until measured.
