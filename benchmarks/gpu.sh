@@ -15,5 +15,8 @@ timeout 240 $PY benchmarks/packed.py --device cuda --size 256 --batch 32 --model
 # (b) Study B at the paper preset: every method's step, projected to a seed (no end-to-end cells: minutes each)
 timeout 240 $PY benchmarks/study_b_cost.py --device cuda --preset paper --no-check --repeats 10 \
   --out "$OUT/study_b_cost-cuda-paper.json" 2>&1 | tee "$OUT/study_b_cost.log"
+# the same with every model trained alone: what packing and lockstep buy per method
+timeout 240 $PY benchmarks/study_b_cost.py --device cuda --preset paper --no-check --repeats 10 --pack-models 1 \
+  --out "$OUT/study_b_cost-cuda-paper-alone.json" 2>&1 | tee "$OUT/study_b_cost-alone.log"
 # Study A's throughput probe (each host's paper crop and batch)
 timeout 180 $PY benchmarks/study_a.py --device cuda --out "$OUT/study_a-cuda.json" 2>&1 | tee "$OUT/study_a.log"

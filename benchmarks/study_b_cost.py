@@ -7,7 +7,8 @@
 For each stand-in task (binary, multi-label, multi-class) and each method, one training step is timed on
 synthetic data at the preset's image size, batch and width (the median of ``--repeats`` steps after a warm-up),
 the way the engine trains: the paper's supervised step with the run's packing (the K models of a set in one
-packed network, ``imlib.packed``), a semi-supervised baseline's own objective on one model. Inference is timed
+packed network, ``imlib.packed``), a semi-supervised baseline's own objective, alone or (on a GPU, or with
+``--pack-models``) K in lockstep (``imlib.lockstep``). Inference is timed
 per image. The preset's protocol then gives the number of steps and of predicted images of each cell:
 
 * references: ``n_models`` models x epochs x floor(N / batch) steps (N: labeled, x(1 + aug_copies), full set);
@@ -31,6 +32,7 @@ import json
 import math
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -42,8 +44,7 @@ from imlib.engine import Supervised, TrainSettings, make_optimizer, pick_device,
 from imlib.methods import run as run_method
 from imlib.methods.registry import get_method, method_keys
 from imlib.methods.shared import Run
-from imlib.models.unet import pack
-from imlib.packed import packed_step
+from imlib.packed import PackedSet
 from timing import timed  # benchmarks/timing.py
 
 OUT = Path(__file__).parent / "results"
@@ -57,34 +58,31 @@ def set_size(cfg, method: str) -> int:
 
 
 def step_seconds(run: Run, method: str, repeats: int, total: int) -> tuple[float, int]:
-    """Seconds of one training step of ``method``'s models (steps from the middle of a ``total``-step training,
-    past any warm-up a method has) and how many models that step trains."""
+    """Seconds of one training step of ``method``'s models as the run trains them (alone, or K together:
+    packed, or in lockstep for a baseline) and K. Steps are taken from the middle of a ``total``-step training,
+    past any warm-up a method has."""
     spec, cfg, device = get_method(method), run.cfg, run.device
     settings = TrainSettings(lr=cfg.lr, weight_decay=cfg.weight_decay)
     labeled = run.dataset.labeled
     if spec.kind == "semi-supervised":
+        def make():
+            return spec.objective(labeled, run.dataset.unlabeled.images, run.task, cfg.batch_size, run.options)
+    else:
+        def make():
+            return Supervised(labeled, run.task, cfg.batch_size)
+    first = make()
+    k = min(run.set_size(first), set_size(cfg, method))
+    counter = iter(range(total // 2, 10 ** 9))
+    if k == 1:
         torch.manual_seed(0)
         model = run.build().to(device)
-        objective = spec.objective(labeled, run.dataset.unlabeled.images, run.task, cfg.batch_size, run.options)
-        objective.bind(model, device, 0)
-        opt = make_optimizer(list(model.parameters()) + objective.parameters(), settings)
-        counter = iter(range(total // 2, 10 ** 9))
-        return timed(lambda: training_step(model, objective, opt, next(counter), total, device, cfg.amp),
+        first.bind(model, device, 0)
+        opt = make_optimizer(list(model.parameters()) + first.parameters(), settings)
+        return timed(lambda: training_step(model, first, opt, next(counter), total, device, cfg.amp),
                      device, 2, repeats), 1
-    k = min(run.pack, set_size(cfg, method))
-    objectives = [Supervised(labeled, run.task, cfg.batch_size) for _ in range(k)]
-    nets = []
-    for i, objective in enumerate(objectives):
-        torch.manual_seed(i)
-        nets.append(run.build().to(device))
-        objective.bind(nets[-1], device, i)
-    if k == 1:
-        model, objective = nets[0], objectives[0]
-        opt = make_optimizer(model.parameters(), settings)
-        return timed(lambda: training_step(model, objective, opt, 0, 1, device, cfg.amp), device, 2, repeats), 1
-    model = pack(nets)
-    opt = make_optimizer(model.parameters(), settings)
-    return timed(lambda: packed_step(model, objectives, run.task, opt, device, cfg.amp), device, 2, repeats), k
+    together = PackedSet(run.build, [first] + [make() for _ in range(k - 1)], list(range(k)), device, settings)
+    with ThreadPoolExecutor(max_workers=k) as pool:
+        return timed(lambda: together.step(next(counter), total, cfg.amp, pool), device, 2, repeats), k
 
 
 def inference_seconds_per_image(run: Run, repeats: int) -> float:
@@ -123,14 +121,15 @@ def measurement_config(cfg, work: str):
     return dataclasses.replace(cfg, n_train=n, n_val=32, n_test=8, work_dir=work, results_dir=work)
 
 
-def project(preset: str, device: torch.device, repeats: int, methods: list[str], work: str) -> list[dict]:
+def project(preset: str, device: torch.device, repeats: int, methods: list[str], work: str,
+            pack_models: int | None = None) -> list[dict]:
     rows = []
     for dataset in TASKS:
-        base = make_config(preset, dataset=dataset, device=str(device))
+        base = make_config(preset, dataset=dataset, device=str(device), pack_models=pack_models)
         run = Run(measurement_config(base, work), progress=False)
         infer = inference_seconds_per_image(run, repeats)
         for method in methods:
-            cfg = make_config(preset, dataset=dataset, method=method, device=str(device))
+            cfg = make_config(preset, dataset=dataset, method=method, device=str(device), pack_models=pack_models)
             mrun = Run(measurement_config(cfg, work), progress=False, dataset=run.dataset)
             p = protocol(cfg, method)
             seconds, k = step_seconds(mrun, method, repeats, p["steps_per_model"])
@@ -195,6 +194,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=None)
     ap.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
                     help="run the LDT and IM cells end to end beside the projection (default: on the CPU)")
+    ap.add_argument("--pack-models", type=int, default=None, help="models trained together (default: the run's auto rule)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     device = pick_device(a.device)
@@ -203,14 +203,14 @@ def main() -> None:
     methods = a.methods or method_keys(study="b")
     with tempfile.TemporaryDirectory() as work:
         t0 = time.perf_counter()
-        rows = project(preset, device, a.repeats, methods, work)
+        rows = project(preset, device, a.repeats, methods, work, a.pack_models)
         checks = check_cells(preset, device, rows, work) if check else []
         from_records = record_check(preset, rows) if device.type == "cpu" else []
         seconds = time.perf_counter() - t0
     by_method = {m: round(sum(r["cell_s"] for r in rows if r["method"] == m), 2) for m in methods}
     per_seed = sum(by_method.values())
     result = {"device": provenance.device_description(device), "commit": provenance.git_commit(),
-              "date": provenance.now(), "preset": preset, "tasks": list(TASKS), "rows": rows,
+              "date": provenance.now(), "preset": preset, "pack_models": a.pack_models, "tasks": list(TASKS), "rows": rows,
               "per_seed_hours": round(per_seed / 3600, 4), "per_method_seed_hours": {m: round(s / 3600, 4)
                                                                                    for m, s in by_method.items()},
               "check": checks, "records_check": from_records, "benchmark_seconds": round(seconds, 1),

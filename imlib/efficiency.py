@@ -58,7 +58,7 @@ def cost_by_method(result: dict) -> pd.DataFrame:
     """Projected hours of one seed of Study B per method (the three stand-in tasks summed) and its share."""
     rows = pd.DataFrame(result["rows"])
     hours = rows.groupby("method", sort=False)["cell_s"].sum() / 3600
-    table = pd.DataFrame({"hours per seed": hours.round(3), "share %": (100 * hours / hours.sum()).round(1),
+    table = pd.DataFrame({"hours per seed": hours.round(4), "share %": (100 * hours / hours.sum()).round(1),
                           "models per cell": rows.groupby("method", sort=False)["models"].first(),
                           "training img/s (median over tasks)": rows.groupby("method", sort=False)["images_per_s"]
                           .median().round()})

@@ -32,9 +32,13 @@
 # - **K models per step.** The models of a set (the reference models of a run, a generation's students) are
 #   trained together as one network whose convolutions are grouped (`imlib.packed`): each member keeps its own
 #   seed, batch stream, loss, best epoch and checkpoint, and ends with the weights it would have had alone
-#   (float64 test: to 1e-9). `pack_models` (a training setting, recorded in every run) defaults to all models
-#   of a set on a GPU, and on the CPU only for narrow networks (alpha <= 0.5), where it measured faster.
-#   The semi-supervised baselines, with their teachers and memory banks, train one model at a time.
+#   (float64 test: to 1e-9). The semi-supervised baselines train in *lockstep* (`imlib.lockstep`): each
+#   member runs its own objective (views, pseudo-labels, EMA teacher slice, memory bank) in its own thread,
+#   and only the network calls are batched over the members, so each member again ends as it would alone
+#   (float64 test for FixMatch, UniMatch, CrossMatch, FPL and U2PL; iMAS, whose CutMix trigger changes its
+#   network calls from step to step, trains alone). `pack_models` (a training setting, recorded in every run)
+#   defaults to all models of a set on a GPU; on the CPU to the supervised sets of narrow networks
+#   (alpha <= 0.5) only, where packing measured faster.
 # - **No host syncs in a step.** Batch indices go to the device without blocking, losses and views have no
 #   data-dependent branches, constants are built once; `tests/test_host_syncs.py` counts the syncs of each
 #   method's step on the CPU so that they cannot creep back (budget 0; iMAS 1, U2PL 4 per class).

@@ -68,6 +68,7 @@ def per_image_loss(logits, target, confident, task) -> torch.Tensor:
 
 
 class IMAS(MeanTeacherObjective):
+    LOCKSTEP = False  # the CutMix trigger, drawn per step, decides whether the student sees a fourth batch
     OPTIONS = {"tau": Option(0.7, "published for Cityscapes, the only non-VOC configuration"),
                "ema": Option(0.996, "published"), "unsup_weight": Option(3.0, "published for Cityscapes"),
                "n_ops": Option(2, "published (2 operations per image)"),

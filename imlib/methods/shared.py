@@ -81,15 +81,16 @@ class Run:
         the same settings. Models of the paper's supervised step train ``cfg.pack_models`` at a time in one
         packed network (:mod:`imlib.packed`). ``scope``: "reference" for models that depend only on data
         and training settings (reused by every method of the seed), "method" for a method's own models."""
-        paths = [self.cache.path(role, i, self.model_key(scope, role, i)) for i in range(count)]
+        first = make_objective()  # made when needed: an objective may hold a teacher or a bank
+        together = self.set_size(first)
+        paths = [self.cache.path(role, i, self.model_key(scope, role, i, together)) for i in range(count)]
         done = {i: c for i, p in enumerate(paths) if (c := self.cache.load(p, self.device)) is not None}
         todo = [i for i in range(count) if i not in done]
         fresh: dict[int, CachedModel] = {}
         while todo:
-            objectives = [make_objective()]  # made when needed: an objective may hold a teacher or a bank
-            group = todo[: self.pack] if packable(objectives[0], self.build()) else todo[:1]
-            objectives += [make_objective() for _ in group[1:]]
-            todo = todo[len(group):]
+            group, todo = todo[:together], todo[together:]
+            objectives = [first] + [make_objective() for _ in group[1:]]
+            first = make_objective() if todo else None
             fresh.update(self._train(role, group, objectives, [paths[i] for i in group]))
         models = []
         for i, path in enumerate(paths):
@@ -101,9 +102,21 @@ class Run:
                                        evaluated=cached.evaluated))
         return models
 
-    def model_key(self, scope: Scope, role: str, index: int) -> str:
-        return model_key(dataclasses.replace(self.cfg, pack_models=self.pack), scope, role, index,
-                         self.dataset.provenance.get("data_version"))
+    def set_size(self, objective: Objective) -> int:
+        """How many models of ``objective``'s set train together: the resolved ``pack_models`` for the paper's
+        supervised step; for a semi-supervised baseline in lockstep, the same on a GPU or when asked for, and
+        one at a time on the CPU by default (its step is compute-bound there, and the threads cost time)."""
+        if not packable(objective, self.build()):
+            return 1
+        if isinstance(objective, Supervised) or self.cfg.pack_models is not None or self.device.type == "cuda":
+            return self.pack
+        return 1
+
+    def model_key(self, scope: Scope, role: str, index: int, together: int | None = None) -> str:
+        """The cache key of a model; ``together``: the size of the set it trains in (it changes the weights by
+        rounding), the run's resolved packing when not given."""
+        cfg = dataclasses.replace(self.cfg, pack_models=self.pack if together is None else together)
+        return model_key(cfg, scope, role, index, self.dataset.provenance.get("data_version"))
 
     def _train(self, role: str, indices: list[int], objectives: list[Objective], paths: list) -> dict[int, CachedModel]:
         """Train the models ``indices`` of ``role`` (together when there are several; each resuming its

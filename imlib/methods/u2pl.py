@@ -161,7 +161,8 @@ class U2PL(MeanTeacherObjective):
     def bind(self, model, device, seed):
         super().bind(model, device, seed)
         o = self.options
-        self.head = RepresentationHead(model.head.in_channels, o["rep_dim"], o["rep_stride"]).to(self.device)
+        self.head = RepresentationHead(model.head.in_channels, o["rep_dim"], o["rep_stride"]).to(
+            device=self.device, dtype=model.head.weight.dtype)  # the network's precision
         self.teacher_head = make_teacher(self.head)
         self.teacher_started = False  # the teacher starts when the supervised-only phase ends
         groups = 1 if self.task.kind == "multiclass" else self.task.num_outputs

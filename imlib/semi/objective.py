@@ -46,6 +46,9 @@ class SemiObjective(Objective):
     """
 
     OPTIONS: dict[str, Option] = {}
+    # its K models may train together in lockstep on one packed network (imlib.lockstep): every step makes
+    # the same network calls whatever the data (False where a data-dependent draw changes them)
+    LOCKSTEP = True
 
     def __init__(self, labeled: SegData, unlabeled: torch.Tensor, task: Task, batch_size: int,
                  options: dict[str, Any] | None = None):

@@ -8,7 +8,10 @@ from torch import nn
 
 
 def make_teacher(student: nn.Module) -> nn.Module:
-    """A frozen copy of the student."""
+    """A frozen copy of the student (for a member of a packed set, its slice of one packed frozen copy:
+    :meth:`imlib.lockstep.MemberNetwork.make_teacher`)."""
+    if hasattr(student, "make_teacher"):
+        return student.make_teacher()
     teacher = copy.deepcopy(student)
     for p in teacher.parameters():
         p.requires_grad_(False)
