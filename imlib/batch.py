@@ -28,7 +28,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imlib import provenance, records
-from imlib.config import DATA, TRAINING, RunConfig, describe_differences, make_config, semantic_differences, semantic_fields
+from imlib.config import (DATA, METHOD, TRAINING, RunConfig, describe_differences, make_config, semantic_differences,
+                          semantic_fields)
 from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
 from imlib.methods.registry import get_method, method_keys
 from imlib.paths import TRAIN_NOTEBOOK, TRAIN_NOTEBOOK_A
@@ -159,36 +160,69 @@ def _execute_notebook(cfg) -> None:
 def run_one(cfg: RunConfig, executor: str = "notebook") -> tuple[str, str | None, str]:
     """Run one configuration; returns (run_id, failure tail or None, summary). Failures are also written
     to ``results_dir/_failures/``."""
+    return run_job([cfg], executor)[0]
+
+
+def run_job(cfgs: list[RunConfig], executor: str = "notebook") -> list[tuple[str, str | None, str]]:
+    """Run one configuration, or several seeds of one as a seed group (:func:`imlib.methods.run_seeds`,
+    in-process); returns (run_id, failure tail or None, summary) per configuration. Failures are also written
+    to ``results_dir/_failures/``; a failed seed group fails each of its runs."""
     t0 = time.perf_counter()
-    path = records.record_path(cfg.results_dir, cfg.run_id)
     try:
-        if executor == "notebook":
-            _execute_notebook(cfg)
-        elif executor == "inprocess" and cfg.study == "a":
+        if len(cfgs) > 1:
+            from imlib import methods
+
+            if executor != "inprocess" or cfgs[0].study != "b":
+                raise ValueError("seed groups (--pack-seeds) run Study B in-process (--executor inprocess); the "
+                                 "notebook executor runs one seed per notebook")
+            for cfg, record in zip(cfgs, methods.run_seeds(cfgs)):
+                records.save(record, records.record_path(cfg.results_dir, cfg.run_id))
+        elif executor == "notebook":
+            _execute_notebook(cfgs[0])
+        elif executor == "inprocess" and cfgs[0].study == "a":
             from imlib.study_a.run import run
 
-            run(cfg, progress=False)
+            run(cfgs[0], progress=False)
         elif executor == "inprocess":
             from imlib import methods
 
-            records.save(methods.run(cfg, progress=False), path)
+            records.save(methods.run(cfgs[0], progress=False), records.record_path(cfgs[0].results_dir, cfgs[0].run_id))
         else:
             raise ValueError(f"executor must be 'notebook' or 'inprocess', got {executor!r}")
-        failure_note(cfg).unlink(missing_ok=True)  # an earlier failure of this run is history now
-        return cfg.run_id, None, f"{_summary(cfg, path)}, {time.perf_counter() - t0:.0f} s"
+        for cfg in cfgs:
+            failure_note(cfg).unlink(missing_ok=True)  # an earlier failure of this run is history now
+        seconds = f"{time.perf_counter() - t0:.0f} s" + (f" (a group of {len(cfgs)} seeds)" if len(cfgs) > 1 else "")
+        return [(cfg.run_id, None, f"{_summary(cfg, records.record_path(cfg.results_dir, cfg.run_id))}, {seconds}")
+                for cfg in cfgs]
     except KeyboardInterrupt:
         if not IN_WORKER:
             raise
         # Ctrl-C reaches the whole process group; a worker stops its run quietly and leaves the one line to the
         # main process (records are written atomically, models resume from their last finished epoch)
-        return cfg.run_id, "interrupted", "interrupted"
+        return [(cfg.run_id, "interrupted", "interrupted") for cfg in cfgs]
     except Exception as e:  # one failing run must not stop the others
         text = str(e) if type(e).__name__ == "PapermillExecutionError" else traceback.format_exc()
         tail = "".join(text.splitlines(keepends=True)[-15:])
-        fail = failure_note(cfg)
-        fail.parent.mkdir(parents=True, exist_ok=True)
-        fail.write_text(tail)
-        return cfg.run_id, tail, "failed"
+        for cfg in cfgs:
+            fail = failure_note(cfg)
+            fail.parent.mkdir(parents=True, exist_ok=True)
+            fail.write_text(tail)
+        return [(cfg.run_id, tail, "failed") for cfg in cfgs]
+
+
+def seed_jobs(planned: list[tuple[RunConfig, set[str]]]) -> list[tuple[list[RunConfig], set[str]]]:
+    """The plan with the runs that differ only in their seed merged into one job each (a seed group, at the
+    place of its first run); a job waits for the union of its runs' needs."""
+    groups: dict[tuple, list[tuple[RunConfig, set[str]]]] = {}
+    for cfg, needs in planned:
+        key = (cfg.study, cfg.dataset, cfg.method, cfg.results_dir, cfg.work_dir, cfg.device,
+               tuple(repr(getattr(cfg, k)) for k in semantic_fields(DATA, TRAINING, METHOD) if k != "seed"))
+        groups.setdefault(key, []).append((cfg, needs))
+    jobs = []
+    for members in groups.values():
+        ids = {c.run_id for c, _ in members}
+        jobs.append(([c for c, _ in members], set().union(*(n for _, n in members)) - ids))
+    return jobs
 
 
 def _summary(cfg, path: Path) -> str:
@@ -299,31 +333,37 @@ class _Inline:
         return future
 
 
-def schedule(planned: list[tuple[RunConfig, set[str]]], pool, jobs: int, executor: str, finish) -> None:
-    """Start runs as their ``needs`` finish (in ``planned``'s order, at most ``jobs`` at once) and hand
-    each result to ``finish``. A failed run still releases the runs that wait for it (they then train what
-    they needed themselves)."""
-    pending, running, finished = list(planned), {}, set()
+def schedule(jobs: list[tuple[list[RunConfig], set[str]]], pool, workers: int, executor: str, finish) -> None:
+    """Start jobs (a run, or a seed group) as the runs they need finish (in ``jobs``' order, at most
+    ``workers`` at once) and hand each run's result to ``finish``. A failed run still releases the runs
+    that wait for it (they then train what they needed themselves)."""
+    pending, running, finished = list(jobs), {}, set()
     while pending or running:
-        for item in list(pending):
-            if len(running) >= jobs:
+        for job in list(pending):
+            if len(running) >= workers:
                 break
-            cfg, needs = item
+            cfgs, needs = job
             if needs <= finished:
-                pending.remove(item)
-                running[pool.submit(run_one, cfg, executor)] = cfg.run_id
+                pending.remove(job)
+                running[pool.submit(run_job, cfgs, executor)] = job
         if not running:  # cannot happen for a plan made by `plan` (needs point backwards); never hang
             raise RuntimeError(f"batch: runs wait for runs that are not in the batch: {pending}")
         done, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for future in done:
-            finished.add(running.pop(future))
-            finish(*future.result())
+            running.pop(future)
+            for result in future.result():
+                finished.add(result[0])
+                finish(*result)
 
 
 def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook", progress: bool = True,
-              rerun_older: bool = False) -> BatchReport:
+              rerun_older: bool = False, pack_seeds: bool = False) -> BatchReport:
     """Run the configurations not done yet. ``rerun_older``: also rerun those whose record another commit
-    wrote (``make reproduce`` regenerates the committed records this way, and still resumes)."""
+    wrote (``make reproduce`` regenerates the committed records this way, and still resumes). ``pack_seeds``:
+    the runs that differ only in their seed train together as a seed group (Study B, in-process)."""
+    if pack_seeds and (executor != "inprocess" or any(c.study != "b" for c in configs)):
+        raise ValueError("--pack-seeds runs Study B in-process (--executor inprocess): the notebook executor runs "
+                         "one seed per notebook")
     report = BatchReport()
     t0 = time.perf_counter()
     commit = provenance.git_commit()
@@ -350,7 +390,7 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     threads = 1 if gpus else max(1, (os.cpu_count() or 1) // max(jobs, 1))
-    planned = plan(todo)
+    planned = [([c], needs) for c, needs in plan(todo)] if not pack_seeds else seed_jobs(plan(todo))
     if jobs <= 1:
         schedule(planned, _Inline(), 1, executor, finish)
     else:

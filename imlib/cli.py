@@ -119,7 +119,8 @@ def cmd_batch(a) -> int:
                                     {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
                                      **_overrides(a)})
     jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
-    rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older)
+    rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older,
+                          pack_seeds=a.pack_seeds)
     for run_id, reason in rep.rerun.items():
         print(f"rerun {run_id}: {reason}")
     print(f"batch: {len(rep.done)} run, {len(rep.skipped)} already done, {len(rep.failed)} failed "
@@ -259,6 +260,9 @@ def add_batch(sub) -> None:
     b.add_argument("--rerun-older", action="store_true",
                    help="also rerun runs whose record was written by another commit (regenerate committed records)")
     b.add_argument("--jobs", default="auto", help="runs at once (auto: one per GPU, else one per CPU core, max 8)")
+    b.add_argument("--pack-seeds", action="store_true",
+                   help="Study B: the seeds of a (dataset, method) train together, their models packed into one "
+                        "network (a GPU's throughput; needs --executor inprocess)")
     b.set_defaults(func=cmd_batch)
 
 

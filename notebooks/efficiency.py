@@ -39,13 +39,17 @@
 #   network calls from step to step, trains alone). `pack_models` (a training setting, recorded in every run)
 #   defaults to all models of a set on a GPU; on the CPU to the supervised sets of narrow networks
 #   (alpha <= 0.5) only, where packing measured faster.
+# - **Seeds together.** `imlib batch --pack-seeds --executor inprocess` (or `imlib.methods.run_seeds`) runs
+#   the seeds of a (dataset, method) as one job: each seed's run in its own thread, and every set of models
+#   packed with the same set of the other seeds (3 seeds x 10 reference models = one network of 30), the
+#   dataset loaded once; each seed's record is the one it would get alone (float64 test).
 # - **No host syncs in a step.** Batch indices go to the device without blocking, losses and views have no
 #   data-dependent branches, constants are built once; `tests/test_host_syncs.py` counts the syncs of each
 #   method's step on the CPU so that they cannot creep back (budget 0; iMAS 1, U2PL 4 per class).
 # - **Cheap epoch boundaries.** The best weights stay on the device, predictions are discretised batch by
 #   batch, and a resumable checkpoint is written at most once a minute (`checkpoint_seconds`), not every epoch.
 # - **The batch.** Model Ensemble and IM start as soon as their own seed's LDT run is done; a worker keeps one
-#   notebook kernel for its runs.
+#   notebook kernel for its runs; on a GPU `--jobs` may exceed the GPU count (several runs share a GPU).
 # - **Not done (open).** `torch.compile`, CUDA graphs, fused AdamW and channels-last are not enabled: each was
 #   to be kept only if it pays on a GPU, and no GPU measurement exists yet. On the CPU, channels-last and
 #   foreach AdamW changed a step by 0-15 % in either direction (noise level), so they were left out.
@@ -82,7 +86,11 @@ for name in efficiency.available("packed-", benchmark_dir):
 # %% [markdown]
 # On the CPU a step is compute-bound, so packing gains little: 1.1-1.5x for the half-width network (alpha 0.5,
 # the smoke preset's and ISIC's; 1.15x at the smoke size on one thread), nothing or a loss (0.8-1.0x) at full
-# width; hence the CPU rule above.
+# width; hence the CPU rule above. Lockstep for the baselines was measured on the CPU too (`study_b_cost.py
+# --preset mini --pack-models 2` against `--pack-models 1`, one thread, commit f950097, kept as
+# `benchmarks/results/lockstep-cpu-mini-k{1,2}.json`): per model 0.7-1.1x (FixMatch 0.69-0.95x, UniMatch
+# 0.87-0.92x, CrossMatch 0.80-0.93x, FPL 0.96-1.12x, U2PL 1.00-1.04x across the three tasks), so on the CPU the
+# baselines train one model at a time.
 # The point of packing is the GPU, where one small U-Net cannot fill the device (targets: 10,000 training
 # images/s at alpha 1 and 20,000 at alpha 0.5, 256 px, on one H100/H200-class GPU, and 10x the conventional
 # loop); those figures are open until measured.

@@ -3,6 +3,7 @@ ranking them on validation, and the generation entries of its record."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,12 +45,107 @@ class TrainedModel:
                                     for h in self.history])
 
 
+@dataclass
+class SetPlan:
+    """A set of models one run needs: the cached ones, the ones to train, and how many train together."""
+
+    run: Run
+    role: str
+    make_objective: Callable[[], Objective]
+    made: list[Objective]  # objectives made already (the first, to learn the set's kind), used first
+    paths: list
+    done: dict[int, CachedModel]
+    todo: list[int]
+    together: int
+
+    def objective(self) -> Objective:
+        return self.made.pop(0) if self.made else self.make_objective()
+
+
+def train_sets(plans: list[SetPlan]) -> list[dict[int, CachedModel]]:
+    """Train the models still missing from ``plans`` (one set of one run, or the same set of a seed group's
+    runs), ``together`` at a time in one packed network; score each on its run's validation and test sets and
+    save it to its run's cache."""
+    queue = [(plan, i) for plan in plans for i in plan.todo]
+    results: list[dict[int, CachedModel]] = [{} for _ in plans]
+    together = plans[0].together if plans else 1
+    while queue:
+        chunk, queue = queue[:together], queue[together:]
+        objectives = [plan.objective() for plan, _ in chunk]
+        run = chunk[0][0].run
+        seeds = [member_seed(plan.run.cfg.seed, plan.role, i) for plan, i in chunk]
+        paths = [plan.paths[i] for plan, i in chunk]
+        desc = f"{run.cfg.dataset} " + ",".join(f"{plan.role}-{i}" + (f"/s{plan.run.cfg.seed}" if len(plans) > 1 else "")
+                                                for plan, i in chunk)
+        if len(chunk) == 1:
+            trained = [train_model(run.build, objectives[0], run.dataset.val, run.task, run.settings, seeds[0],
+                                   run.device, checkpoint=run.cache.partial(paths[0]), desc=desc)]
+        else:
+            trained = train_packed(run.build, objectives, run.dataset.val, run.task, run.settings, seeds, run.device,
+                                   checkpoint=run.cache.partial_set(paths), desc=desc)
+        for (plan, i), path, res in zip(chunk, paths, trained):
+            r = plan.run
+            network = r.build().to(r.device)
+            network.load_state_dict(res.state)
+            val = evaluate(network, r.dataset.val, r.task, amp=r.cfg.amp)
+            test = evaluate(network, r.dataset.test, r.task, amp=r.cfg.amp)
+            cached = CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history, res.evaluated)
+            r.cache.save(path, cached)
+            results[plans.index(plan)][i] = cached
+        if len(chunk) > 1:
+            run.cache.partial_set(paths).unlink(missing_ok=True)
+    return results
+
+
+class SeedGroupBroken(RuntimeError):
+    """Another run of the seed group failed (its own error is the one to report)."""
+
+
+class SeedGroup:
+    """Runs of one method on several seeds, each in its own thread, trained in lockstep: every
+    ``train_models`` call waits for the same call of the other runs, and their sets train as one packed set
+    (the seeds' models are independent, so this is the separate trainings, as the packed-set tests show;
+    the data, settings and method must be the same, only the seed differs)."""
+
+    TIMEOUT_S = 24 * 3600.0  # a run that never arrives (a bug) fails the group instead of hanging it
+
+    def __init__(self, size: int):
+        self.size = size
+        self.plans: list[SetPlan | None] = [None] * size
+        self.results: list[dict[int, CachedModel] | None] = [None] * size
+        self.error: BaseException | None = None
+        self.barrier = threading.Barrier(size, action=self._train_all, timeout=self.TIMEOUT_S)
+
+    def train(self, slot: int, plan: SetPlan) -> dict[int, CachedModel]:
+        self.plans[slot] = plan
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise (self.error or SeedGroupBroken("another run of the seed group failed")) from None
+        return self.results[slot]
+
+    def abort(self) -> None:
+        self.barrier.abort()
+
+    def _train_all(self) -> None:
+        try:
+            roles = {plan.role for plan in self.plans}
+            if len(roles) != 1 or len({plan.together for plan in self.plans}) != 1:
+                raise RuntimeError(f"the runs of a seed group asked for different model sets: {sorted(roles)}")
+            self.results = train_sets(self.plans)
+        except BaseException as e:
+            self.error = e
+            raise
+
+
 class Run:
     """One run of a method: its configuration, dataset, device, training settings and model cache."""
 
-    def __init__(self, cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None):
+    def __init__(self, cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None,
+                 group: SeedGroup | None = None, slot: int = 0):
         from imlib.methods.registry import get_method
 
+        self.group, self.slot, self.seeds = group, slot, (group.size if group is not None else 1)
         self.method = get_method(cfg.method)
         self.options = self.method.resolve_options(cfg.options)
         self.device = pick_device(cfg.device)
@@ -78,29 +174,31 @@ class Run:
     def train_models(self, role: str, make_objective: Callable[[], Objective], count: int,
                      scope: Scope) -> list[TrainedModel]:
         """Train ``count`` models, each on a fresh ``make_objective()``, or load those trained before with
-        the same settings. Models of the paper's supervised step train ``cfg.pack_models`` at a time in one
-        packed network (:mod:`imlib.packed`). ``scope``: "reference" for models that depend only on data
-        and training settings (reused by every method of the seed), "method" for a method's own models."""
-        first = make_objective()  # made when needed: an objective may hold a teacher or a bank
-        together = self.set_size(first)
-        paths = [self.cache.path(role, i, self.model_key(scope, role, i, together)) for i in range(count)]
-        done = {i: c for i, p in enumerate(paths) if (c := self.cache.load(p, self.device)) is not None}
-        todo = [i for i in range(count) if i not in done]
-        fresh: dict[int, CachedModel] = {}
-        while todo:
-            group, todo = todo[:together], todo[together:]
-            objectives = [first] + [make_objective() for _ in group[1:]]
-            first = make_objective() if todo else None
-            fresh.update(self._train(role, group, objectives, [paths[i] for i in group]))
+        the same settings. Models train :meth:`set_size` at a time in one packed network (:mod:`imlib.packed`),
+        and, in a :class:`SeedGroup`, together with the same set of the group's other seeds. ``scope``:
+        "reference" for models that depend only on data and training settings (reused by every method of the
+        seed), "method" for a method's own models."""
+        plan = self.plan_set(role, make_objective, count, scope)
+        fresh = self.group.train(self.slot, plan) if self.group is not None else train_sets([plan])[0]
         models = []
-        for i, path in enumerate(paths):
-            cached = done.get(i) or fresh[i]
+        for i, path in enumerate(plan.paths):
+            cached = plan.done.get(i) or fresh[i]
             network = self.build().to(self.device)
             network.load_state_dict(cached.state)
             models.append(TrainedModel(f"{role}-{i}", network, cached.val, cached.test, cached.best_epoch,
-                                       cached.seconds, cached.history, reused=i in done, checkpoint=str(path),
+                                       cached.seconds, cached.history, reused=i in plan.done, checkpoint=str(path),
                                        evaluated=cached.evaluated))
         return models
+
+    def plan_set(self, role: str, make_objective: Callable[[], Objective], count: int, scope: Scope) -> SetPlan:
+        """Which of the set's models are cached, which must train, and how many train together."""
+        first = make_objective()  # objectives are made when needed: one may hold a teacher or a bank
+        together = self.set_size(first)
+        together *= self.seeds if together > 1 else 1  # a seed group packs its seeds' sets into one
+        paths = [self.cache.path(role, i, self.model_key(scope, role, i, together)) for i in range(count)]
+        done = {i: c for i, p in enumerate(paths) if (c := self.cache.load(p, self.device)) is not None}
+        return SetPlan(self, role, make_objective, [first], paths, done, [i for i in range(count) if i not in done],
+                       together)
 
     def set_size(self, objective: Objective) -> int:
         """How many models of ``objective``'s set train together: the resolved ``pack_models`` for the paper's
@@ -117,29 +215,6 @@ class Run:
         rounding), the run's resolved packing when not given."""
         cfg = dataclasses.replace(self.cfg, pack_models=self.pack if together is None else together)
         return model_key(cfg, scope, role, index, self.dataset.provenance.get("data_version"))
-
-    def _train(self, role: str, indices: list[int], objectives: list[Objective], paths: list) -> dict[int, CachedModel]:
-        """Train the models ``indices`` of ``role`` (together when there are several; each resuming its
-        partial checkpoint), score each on validation and test, and save it to the cache."""
-        seeds = [member_seed(self.cfg.seed, role, i) for i in indices]
-        desc = f"{self.cfg.dataset} {role}-{','.join(map(str, indices))}"
-        if len(indices) == 1:
-            results = [train_model(self.build, objectives[0], self.dataset.val, self.task, self.settings, seeds[0],
-                                   self.device, checkpoint=self.cache.partial(paths[0]), desc=desc)]
-        else:
-            results = train_packed(self.build, objectives, self.dataset.val, self.task, self.settings, seeds,
-                                   self.device, checkpoint=self.cache.partial_set(paths), desc=desc)
-        trained = {}
-        network = self.build().to(self.device)
-        for i, path, res in zip(indices, paths, results):
-            network.load_state_dict(res.state)
-            val = evaluate(network, self.dataset.val, self.task, amp=self.cfg.amp)
-            test = evaluate(network, self.dataset.test, self.task, amp=self.cfg.amp)
-            trained[i] = CachedModel(res.state, val, test, res.best_epoch, res.seconds, res.history, res.evaluated)
-            self.cache.save(path, trained[i])
-        if len(indices) > 1:
-            self.cache.partial_set(paths).unlink(missing_ok=True)
-        return trained
 
     def rank(self, models: list[TrainedModel]) -> list[TrainedModel]:
         """Best first by the task's metric on *validation* (never test), ties in training order."""

@@ -9,7 +9,7 @@ from torch import nn
 
 def make_teacher(student: nn.Module) -> nn.Module:
     """A frozen copy of the student (for a member of a packed set, its slice of one packed frozen copy:
-    :meth:`imlib.lockstep.MemberNetwork.make_teacher`)."""
+    its ``make_teacher``, :class:`imlib.lockstep.MemberNetwork`)."""
     if hasattr(student, "make_teacher"):
         return student.make_teacher()
     teacher = copy.deepcopy(student)
