@@ -12,7 +12,8 @@ For each alpha and K it times one training step (forward, the task loss, backwar
 * ``conventional``: one model fed by a ``DataLoader`` over the same images with per-sample augmentation
   (flip, rot90, brightness) in worker processes, the usual PyTorch recipe; counted per model and scaled to K.
 
-Images per second count every model's images (K x batch per step). On a GPU the packed step is also timed with
+Images per second count every model's images (K x batch per step). ``vmap`` times the alternative to packing
+(the K models' stacked parameters under ``torch.func.vmap``); on a GPU the packed step is also timed with
 ``torch.compile``, fused AdamW and channels-last (``--variants``), each against the plain packed step. Writes
 ``results/packed-<device>.json`` with the device, commit and the ratios packed / separate and packed /
 conventional.
@@ -84,6 +85,33 @@ def engine_step(k: int, alpha: float, data, batch: int, device: torch.device, am
     return step
 
 
+def vmap_step(k: int, alpha: float, data, batch: int, device: torch.device, amp: bool):
+    """The alternative to grouped packing: the K models' parameters stacked (``torch.func.stack_module_state``)
+    and one ``vmap(grad(...))`` over them, train-mode BatchNorm updating each model's own statistics."""
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    images, labels = data
+    nets = singles(k, alpha, device)
+    params, buffers = stack_module_state(nets)
+    base = nets[0]
+    opt = adamw(list(params.values()))
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def loss(p, b, x, y):
+        with autocast(device, amp):
+            return task_loss(functional_call(base, (p, b), (x,)), y, TASK)
+
+    grads = vmap(grad(loss))
+
+    def step():
+        idx = torch.randint(0, len(images), (k, batch), generator=g, device=device)
+        for name, gradient in grads(params, buffers, images[idx], labels[idx]).items():
+            params[name].grad = gradient
+        opt.step()
+
+    return step
+
+
 class Augmented(torch.utils.data.Dataset):
     """Per-sample augmentation on the CPU, as a conventional pipeline does it."""
 
@@ -137,8 +165,9 @@ def main() -> None:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.5, 1.0])
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the conventional loop")
-    ap.add_argument("--variants", nargs="*", default=None, choices=["compile", "fused-adamw", "channels-last"],
-                    help="also time the packed step with these (default: all three on a GPU, none on the CPU)")
+    ap.add_argument("--variants", nargs="*", default=None, choices=["vmap", "compile", "fused-adamw", "channels-last"],
+                    help="also time vmap over stacked parameters instead of packing, and the packed step with these "
+                         "(default: all on a GPU, vmap on the CPU)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     device = pick_device(a.device)
@@ -146,7 +175,8 @@ def main() -> None:
     size, batch = a.size or (64 if cpu else 256), a.batch or (8 if cpu else 32)
     ks, repeats = a.models or ([1, 2, 5] if cpu else [1, 5, 10]), a.repeats or (5 if cpu else 20)
     amp = not cpu
-    a.variants = a.variants if a.variants is not None else ([] if cpu else ["compile", "fused-adamw", "channels-last"])
+    a.variants = a.variants if a.variants is not None else (
+        ["vmap"] if cpu else ["vmap", "compile", "fused-adamw", "channels-last"])
     torch.backends.cudnn.benchmark = True
     data = make_data(512 if cpu else 2048, size, device)
     rows = []
@@ -159,10 +189,13 @@ def main() -> None:
                    "packed_img_s": k * batch / packed_s, "separate_img_s": k * batch / separate_s,
                    "conventional_img_s": batch / conv_s,
                    "packed_vs_separate": separate_s / packed_s, "packed_vs_conventional": k * conv_s / packed_s}
-            for variant in a.variants:  # GPU candidates on top of the packed step, each against it
-                flags = {"compile": {"compiled": True}, "fused-adamw": {"fused": True},
-                         "channels-last": {"channels_last": True}}[variant]
-                variant_s = timed(engine_step(k, alpha, data, batch, device, amp, **flags), device, 5, repeats)
+            for variant in a.variants:  # the alternatives and GPU candidates, each against the packed step
+                if variant == "vmap":
+                    variant_s = timed(vmap_step(k, alpha, data, batch, device, amp), device, 3, repeats)
+                else:
+                    flags = {"compile": {"compiled": True}, "fused-adamw": {"fused": True},
+                             "channels-last": {"channels_last": True}}[variant]
+                    variant_s = timed(engine_step(k, alpha, data, batch, device, amp, **flags), device, 5, repeats)
                 row[f"{variant}_img_s"] = k * batch / variant_s
                 row[f"{variant}_vs_packed"] = packed_s / variant_s
             rows.append(row)
