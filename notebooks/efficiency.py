@@ -84,9 +84,10 @@ for name in efficiency.available("packed-", benchmark_dir):
     display(efficiency.packed_table(result))
 
 # %% [markdown]
-# On the CPU a step is compute-bound, so packing gains little: 1.1-1.5x for the half-width network (alpha 0.5,
-# the smoke preset's and ISIC's; 1.15x at the smoke size on one thread), nothing or a loss (0.8-1.0x) at full
-# width; hence the CPU rule above. Lockstep for the baselines was measured on the CPU too (`study_b_cost.py
+# On the CPU a step is compute-bound, so packing gains little and the figures move by 10-20 % between runs:
+# 1.0-1.5x for the half-width network (alpha 0.5, the smoke preset's and ISIC's; 1.15x at the smoke size on one
+# thread), 0.8-1.2x at full width; hence the CPU rule above. vmap over stacked parameters (`vmap / packed`) was
+# 0.6-1.1x the packed step on the CPU, so the engine packs. Lockstep for the baselines was measured on the CPU too (`study_b_cost.py
 # --preset mini --pack-models 2` against `--pack-models 1`, one thread, commit f950097, kept as
 # `benchmarks/results/lockstep-cpu-mini-k{1,2}.json`): per model 0.7-1.1x (FixMatch 0.69-0.95x, UniMatch
 # 0.87-0.92x, CrossMatch 0.80-0.93x, FPL 0.96-1.12x, U2PL 1.00-1.04x across the three tasks), so on the CPU the
