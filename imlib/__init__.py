@@ -2,4 +2,4 @@
 
 Start with ``imlib.im`` (the method as tensor functions), then ``imlib.methods`` (training runs).
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"

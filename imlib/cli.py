@@ -34,6 +34,8 @@ def _pairs(pairs: list[str] | None, flag: str) -> dict:
 def _overrides(a) -> dict:
     """The configuration fields of ``--set`` and the method options of ``--option``."""
     overrides = _pairs(a.set, "--set")
+    if a.stand_in:
+        overrides["allow_stand_in"] = True
     options = _pairs(a.option, "--option")
     if options:
         overrides["options"] = {**overrides.get("options", {}), **options}
@@ -52,6 +54,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", nargs="*", metavar="KEY=VALUE",
                    help="a method option (declared in imlib.methods.registry), e.g. --option mode=ignore for IM")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--stand-in", action="store_true",
+                   help="allow the paper preset on a synthetic stand-in (refused otherwise: its numbers are not the paper's)")
 
 
 def _study_a_config(a, **fields):
@@ -60,6 +64,8 @@ def _study_a_config(a, **fields):
     from imlib.study_a.config import make_config
 
     overrides = _pairs(a.set, "--set")
+    if a.stand_in:
+        overrides["allow_stand_in"] = True
     plugin_options = _pairs(getattr(a, "plugin_option", None), "--plugin-option")
     if getattr(a, "variant", None):
         plugin_options["variant"] = a.variant
@@ -111,13 +117,18 @@ def cmd_batch(a) -> int:
         from imlib.study_a import batch as study_a
 
         overrides = {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
-                     "options": _pairs(a.option, "--option"), **_pairs(a.set, "--set")}
+                     "options": _pairs(a.option, "--option"), **_pairs(a.set, "--set"),
+                     **({"allow_stand_in": True} if a.stand_in else {})}
         configs = study_a.expand_grid(a.preset, a.methods, a.splits, a.seeds,
                                       dataset=a.datasets[0] if a.datasets else None, overrides=overrides)
     else:
         configs = batch.expand_grid(a.study, a.preset, a.datasets, a.methods, a.seeds,
                                     {"device": a.device, "results_dir": a.results_dir, "work_dir": a.work_dir,
                                      **_overrides(a)})
+    from imlib.config import check_stand_in
+
+    for cfg in configs:  # before anything trains, not once per failed run
+        check_stand_in(cfg.preset, cfg.dataset, cfg.allow_stand_in)
     jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
     rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older,
                           pack_seeds=a.pack_seeds)

@@ -1,6 +1,6 @@
 """The one training loop every method shares.
 
-Defaults follow the paper (paper-notes §4): AdamW, batch 32, ``epochs`` of floor(N / batch) steps
+Defaults follow the paper's training protocol as the authors' official code runs it: AdamW, batch 32, ``epochs`` of floor(N / batch) steps
 (batches run across epoch boundaries, as tf.data's ``repeat``), no online augmentation, the weights of
 the best validation epoch are kept. Data stay on the training device as uint8 tensors; a batch is an
 index into them. An atomic checkpoint is written after every epoch (or, with ``checkpoint_seconds``, after
@@ -55,11 +55,42 @@ def deterministic_kernels(device: torch.device) -> None:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
 
 
+def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """The mixed-precision type of ``device``: bf16 on a GPU that computes it natively (Ampere and newer;
+    no loss scaling needed), fp16 on older GPUs (Colab's T4, with a loss scaler: see :func:`make_scaler`),
+    ``None`` (float32) on the CPU or when ``enabled`` is false."""
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+
+def precision_name(device: torch.device, enabled: bool = True) -> str:
+    """``bf16``, ``fp16`` or ``fp32``: what a record and the notebooks' device line say."""
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[amp_dtype(device, enabled)]
+
+
 def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA (no loss scaling needed); nothing on the CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    """Autocast to :func:`amp_dtype` on CUDA; nothing on the CPU."""
+    dtype = amp_dtype(device, enabled)
+    return torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext()
+
+
+def make_scaler(device: torch.device, enabled: bool = True) -> torch.amp.GradScaler | None:
+    """A loss scaler where autocast runs in fp16 (whose small gradients underflow without one); ``None``
+    for bf16 and fp32, which need none."""
+    return torch.amp.GradScaler("cuda") if amp_dtype(device, enabled) == torch.float16 else None
+
+
+def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None = None) -> None:
+    """Backward pass and optimiser step, through ``scaler`` when there is one (fp16)."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
 
 @dataclass
@@ -92,7 +123,7 @@ def selection_score(model: nn.Module, val: SegData, task: Task, settings: TrainS
     * binary: dataset-level val IoU (``metrics.dataset_iou``: intersection and union summed over all val
       pixels), as the original's monitor Keras ``BinaryIoU(target_class_ids=[1], threshold=0.5)``
       (``val_binary_io_u``). Only the checkpoint uses it: the reported ISIC score stays the per-image
-      mean IoU of ``metrics.score`` (paper-notes §7), as the original's ``benchmark_ISIC2018``.
+      mean IoU of :func:`imlib.metrics.score`, as the original's ``benchmark_ISIC2018``.
     * multi-class: val per-image mIoU (the original used a soft batch mIoU);
     * multi-label: val loss (as the original)."""
     if task.kind == "multilabel":
@@ -287,13 +318,12 @@ def make_optimizer(params, settings: TrainSettings) -> torch.optim.Optimizer:
 
 
 def training_step(model: nn.Module, objective: Objective, opt: torch.optim.Optimizer, step: int, total: int,
-                  device: torch.device, amp: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                  device: torch.device, amp: bool, scaler: torch.amp.GradScaler | None = None
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One optimiser step on ``objective``'s loss (also what ``benchmarks/study_b_cost.py`` times)."""
     with autocast(device, amp):
         loss, parts = objective.loss(model, step, total)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    optimizer_step(loss, opt, scaler)
     objective.after_step(model, step)
     return loss, parts
 
@@ -310,6 +340,7 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
     model = build().to(device)
     objective.bind(model, device, seed)
     opt = make_optimizer(list(model.parameters()) + objective.parameters(), settings)
+    scaler = make_scaler(device, settings.amp)
     steps = settings.steps_per_epoch or max(1, objective.epoch_size() // settings.batch_size)
     total = steps * settings.epochs
     start, best_score, best_epoch, best_state, best_name, history, spent = 0, None, -1, None, "student", [], 0.0
@@ -330,7 +361,7 @@ def train_model(build: Callable[[], nn.Module], objective: Objective, val: SegDa
         first_bad = torch.full((), -1, dtype=torch.long, device=device)  # first step with a non-finite loss
         for i in range(steps):
             step = epoch * steps + i
-            loss, parts = training_step(model, objective, opt, step, total, device, settings.amp)
+            loss, parts = training_step(model, objective, opt, step, total, device, settings.amp, scaler)
             first_bad = note_first_bad(first_bad, loss, step)
             for name, value in {"loss": loss, **parts}.items():
                 running[name] = running.get(name, 0.0) + value.detach().float()

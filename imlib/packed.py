@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 from imlib.data import SegData
 from imlib.data.task import Task
 from imlib.engine import (CheckpointClock, Objective, Supervised, TrainResult, TrainSettings, atomic_save, autocast,
-                          check_finite, deterministic_kernels, make_optimizer, note_first_bad, selection_score)
+                          check_finite, deterministic_kernels, make_optimizer, make_scaler, note_first_bad,
+                          optimizer_step, selection_score)
 from imlib.lockstep import LockstepGroup, lockstep_losses
 from imlib.losses import task_loss
 from imlib.models.unet import LightUNet, pack, split_outputs, stack_inputs
@@ -69,15 +70,13 @@ class _Member:
 
 
 def packed_step(model: LightUNet, objectives: list[Supervised], task: Task, opt: torch.optim.Optimizer,
-                device: torch.device, amp: bool) -> torch.Tensor:
+                device: torch.device, amp: bool, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """One optimiser step of every member, each on the next batch of its own stream; returns the K losses."""
     idx = [o.stream.next(o.batch_size, o.train.images.device) for o in objectives]
     with autocast(device, amp):
         logits = split_outputs(model(stack_inputs([o.train.images[j] for o, j in zip(objectives, idx)])), model.models)
         losses = torch.stack([task_loss(logits[k], o.train.labels[j], task) for k, (o, j) in enumerate(zip(objectives, idx))])
-    opt.zero_grad(set_to_none=True)
-    losses.sum().backward()
-    opt.step()
+    optimizer_step(losses.sum(), opt, scaler)
     return losses
 
 
@@ -108,6 +107,7 @@ class PackedSet:
         self.supervised = all(type(o) is Supervised for o in objectives)
         self.opt = make_optimizer(list(self.model.parameters()) + [p for o in objectives for p in o.parameters()],
                                   settings)
+        self.scaler = make_scaler(device, settings.amp)
 
     def step(self, step: int, total: int, amp: bool, pool: ThreadPoolExecutor | None = None
              ) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
@@ -115,15 +115,14 @@ class PackedSet:
         ``pool``: K threads for a lockstep step (made here when not given)."""
         K = len(self.members)
         if self.supervised:
-            return packed_step(self.model, self.objectives, self.objectives[0].task, self.opt, self.device, amp), [{}] * K
+            return packed_step(self.model, self.objectives, self.objectives[0].task, self.opt, self.device, amp,
+                               self.scaler), [{}] * K
         if pool is None:
             with ThreadPoolExecutor(max_workers=K) as own:
                 return self.step(step, total, amp, own)
         outs = lockstep_losses(self.members, self.objectives, step, total, self.device, amp, pool)
         losses = torch.stack([loss for loss, _ in outs])
-        self.opt.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        self.opt.step()
+        optimizer_step(losses.sum(), self.opt, self.scaler)
         for objective, member in zip(self.objectives, self.members):
             objective.after_step(member, step)
         return losses, [p for _, p in outs]

@@ -193,18 +193,22 @@ class Environment:
     packages: dict[str, str | None]
     device: DeviceInfo
     git_commit: str
+    imlib_version: str | None = None  # the companion's release (records before 0.2.0 carry none)
+    precision: str | None = None  # bf16, fp16 (with a loss scaler) or fp32: what the training computed in
 
     @staticmethod
-    def current(device: torch.device) -> Environment:
-        """This process's environment (package versions, the device, the git commit)."""
+    def current(device: torch.device, amp: bool = True) -> Environment:
+        """This process's environment (package versions, the device and precision, the git commit)."""
         import platform
 
-        from imlib import provenance
+        from imlib import __version__, provenance
+        from imlib.engine import precision_name
 
         return Environment(python=platform.python_version(), platform=platform.platform(),
                            packages=provenance.package_versions(),
                            device=DeviceInfo(**provenance.device_description(device)),
-                           git_commit=provenance.git_commit())
+                           git_commit=provenance.git_commit(), imlib_version=__version__,
+                           precision=precision_name(device, amp))
 
 
 @dataclass

@@ -217,3 +217,32 @@ def test_ctrl_c_during_a_parallel_batch_is_one_line_and_the_batch_resumes(tmp_pa
     assert not list((tmp_path / "results").rglob("*.json")) if (tmp_path / "results").exists() else True
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0 and "2 run" in done.stdout, done.stderr
+
+
+def test_paper_preset_on_a_stand_in_is_refused_unless_asked(tmp_path, capsys, monkeypatch):
+    """Hours of GPU time on made-up images would look like the paper's protocol: refused before anything
+    trains, in train and batch alike, with the way out named; --stand-in allows it."""
+    base = ["--dataset", "synthetic-lesion", "--method", "ldt", "--preset", "paper", "--quiet",
+            "--results-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "work")]
+    assert main(["train", *base]) == 2
+    line = one_line_error(capsys)
+    assert "synthetic stand-in 'synthetic-lesion'" in line and "--stand-in" in line and "imlib download" in line
+    assert main(["batch", "--study", "b", "--preset", "paper", "--datasets", "synthetic-lesion", "--methods", "ldt",
+                 "--results-dir", str(tmp_path / "results"), "--work-dir", str(tmp_path / "work"), "--quiet"]) == 2
+    assert "--stand-in" in one_line_error(capsys)
+    assert main(["train", "--study", "a", "--dataset", "synthetic-cityscapes", "--method", "supervised", *base[4:]]) == 2
+    assert "synthetic stand-in" in one_line_error(capsys)
+    assert not (tmp_path / "work").exists()  # nothing trained
+    from imlib import methods  # asked for explicitly: the run starts (stopped at once here)
+    called = []
+    monkeypatch.setattr(methods, "Run", lambda *a, **k: called.append(a) or (_ for _ in ()).throw(KeyboardInterrupt))
+    main(["train", *base, "--stand-in"])  # the CLI turns the interrupt into its one line
+    assert called and called[0][0].allow_stand_in
+
+
+def test_an_unprepared_paper_dataset_points_to_download_and_prepare(tmp_path, capsys):
+    assert main(["train", "--dataset", "isic2018", "--method", "ldt", "--quiet", "--set",
+                 f"prepared_dir={tmp_path / 'prepared'}", "--work-dir", str(tmp_path / "work")]) == 2
+    line = one_line_error(capsys)
+    assert "'isic2018' is not prepared" in line
+    assert "imlib download isic2018" in line and "imlib prepare isic2018 --src data/raw/isic2018" in line

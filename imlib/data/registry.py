@@ -85,6 +85,10 @@ def load_prepared(cfg: RunConfig, device: torch.device | str = "cpu") -> Dataset
     folder = prepared_path(cfg)
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
+        if cfg.dataset in PAPER_DATASETS:
+            raise ValueError(f"dataset {cfg.dataset!r} is not prepared (no {manifest_path}): run `imlib download "
+                             f"{cfg.dataset}` (it says what to fetch by hand where there is no public download), then "
+                             f"`imlib prepare {cfg.dataset} --src data/raw/{cfg.dataset}`")
         raise ValueError(f"unknown dataset {cfg.dataset!r}: not synthetic ({', '.join(DATASETS)}) and no prepared "
                          f"dataset at {folder} (run `imlib prepare folder --src ... --name {cfg.dataset}`)")
     manifest = json.loads(manifest_path.read_text())

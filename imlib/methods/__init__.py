@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from imlib import provenance
-from imlib.config import RunConfig
+from imlib.config import RunConfig, check_stand_in
 from imlib.data import Dataset
 from imlib.methods.shared import Run, SeedGroup, SeedGroupBroken
 from imlib.records import DatasetInfo, Environment, Headline, RunRecord, TaskInfo, Timing
@@ -25,6 +25,7 @@ def run(cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None, g
     is seed ``slot`` of a :class:`SeedGroup` (see :func:`run_seeds`)."""
     from imlib.methods.registry import get_method  # here, not above: the registry imports every method module
 
+    check_stand_in(cfg.preset, cfg.dataset, cfg.allow_stand_in)
     spec = get_method(cfg.method)
     t0 = time.perf_counter()
     run_ = Run(cfg, progress=progress, dataset=dataset, group=group, slot=slot)
@@ -50,7 +51,7 @@ def run(cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None, g
         timing=Timing(total_s=round(time.perf_counter() - t0, 2), data_s=round(loaded - t0, 2),
                       train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2),
                       packed_models=run_.pack),
-        environment=Environment.current(run_.device),
+        environment=Environment.current(run_.device, run_.cfg.amp),
     )
 
 

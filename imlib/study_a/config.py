@@ -38,7 +38,8 @@ PLUGIN_OPTIONS = {
 }
 
 # fields that name the run or say where and how it runs; every other field changes the weights
-RUNTIME_FIELDS = ("preset", "device", "amp", "workers", "results_dir", "work_dir", "prepared_dir", "weights")
+RUNTIME_FIELDS = ("preset", "device", "amp", "workers", "results_dir", "work_dir", "prepared_dir", "weights",
+                  "allow_stand_in")
 
 
 @dataclass
@@ -67,12 +68,13 @@ class StudyAConfig:
     max_iterations_per_epoch: int | None = None  # smoke only: a cap on iterations per epoch
     data_seed: int = 0  # the synthetic stand-in's seed (the real splits are U2PL's)
     # runtime
-    amp: bool = True  # bf16 autocast on CUDA
+    amp: bool = True  # mixed precision on CUDA: bf16 where supported, else fp16 + loss scaler
     device: str = "auto"
     workers: int = 0  # DataLoader worker processes
     results_dir: str = "data/results"
     work_dir: str = "data/work"
     prepared_dir: str = "data/prepared"
+    allow_stand_in: bool = False  # the paper preset on the synthetic stand-in (refused unless asked for)
 
     def __post_init__(self) -> None:
         from imlib.study_a.data import DATASETS, SPLITS

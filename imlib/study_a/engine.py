@@ -1,17 +1,19 @@
 """The Study A training engine: one host run of one large network, as the hosts' official scripts train it.
 
 What it shares with the Study B engine is imported from there (device choice, bf16 autocast, atomic
-checkpoints, the divergence error); what differs is the protocol of the hosts (study_a.md §2):
+checkpoints, the divergence error); what differs is the protocol of the hosts (their official Cityscapes recipes, :mod:`imlib.study_a.recipe`):
 
 * the host's optimiser (SGD momentum 0.9 for the CNN hosts, AdamW betas 0.9/0.999 for the DINOv2 hosts),
   per-iteration poly LR (power 0.9) with the backbone/head LR groups of the host; the LR is scaled linearly
-  when the total batch differs from the host's (pitfall 7), and the record says so;
+  when the total batch differs from the host's (as the hosts' READMEs advise: their LR is tied to the total
+  batch), and the record says so;
 * an epoch is one pass over the unlabeled list (Supervised: over its labeled list); the labeled stream is
-  drawn independently (:func:`imlib.study_a.data.epoch_order`, pitfall 5), the unlabeled list is sharded
+  drawn independently (:func:`imlib.study_a.data.epoch_order`), the unlabeled list is sharded
   over the processes as DistributedSampler does;
 * evaluation every ``eval_every`` epochs and at the end, by sliding window on the whole validation set, of
   every network the host has (student, and its EMA teacher): the best (what the hosts report) and the last
-  are both recorded (pitfall 4);
+  are both recorded (the hosts' best-epoch numbers are picked on the validation set, which is also
+  Cityscapes' test set, so they are optimistic);
 * a checkpoint at the end of every epoch (rank 0, atomic): a rerun of the same configuration resumes after
   the last finished epoch with the same data order and random draws.
 """
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from imlib.engine import DivergenceError, atomic_save, autocast, deterministic_kernels
+from imlib.engine import DivergenceError, atomic_save, autocast, deterministic_kernels, make_scaler, optimizer_step
 from imlib.study_a import distributed as ddp
 from imlib.study_a.config import StudyAConfig
 from imlib.study_a.data import (EvalPairs, SplitLists, TrainPairs, UnlabeledImages, collate_labeled,
@@ -172,6 +174,7 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
     for g in groups:
         g["base_lr"] = g["lr"]
     optimizer = make_optimizer(groups, recipe, sched.lr)
+    scaler = make_scaler(world.device, cfg.amp)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
@@ -217,9 +220,7 @@ def train_host(cfg: StudyAConfig, lists: SplitLists, labeled_items: list[tuple[P
             partner = batches[2].to(world.device) if len(batches) > 2 else None
             with autocast(world.device, cfg.amp):
                 loss, parts = host.loss(lab, unl, partner, it)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            optimizer_step(loss, optimizer, scaler)
             host.after_step(it)
             for k, v in {"loss": loss, **parts}.items():  # summed on the device: no host sync per step
                 sums[k] = sums.get(k, 0.0) + (v.detach().float() if torch.is_tensor(v) else v)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from imlib import provenance
+from imlib.config import check_stand_in
 from imlib.records import Environment
 from imlib.study_a import distributed as ddp
 from imlib.study_a.config import VARIANTS, StudyAConfig
@@ -42,6 +43,7 @@ def existing_record(cfg: StudyAConfig) -> StudyARecord | None:
 
 def run(cfg: StudyAConfig, progress: bool = True, world: ddp.World | None = None) -> StudyARecord:
     """Train ``cfg`` (and what it needs first) and write its record (rank 0); every rank returns it."""
+    check_stand_in(cfg.preset, cfg.dataset, cfg.allow_stand_in)
     t0 = time.perf_counter()
     world = world or ddp.setup(cfg.device)
     lists = None
@@ -105,6 +107,6 @@ def make_record(cfg: StudyAConfig, lists: SplitLists, out: TrainOutcome, plugin:
         schedule=ScheduleInfo(world.size, s.total_batch, s.batch_per_process, s.iterations_per_epoch, s.epochs,
                               s.total_iterations, s.lr, s.lr_rule),
         timing=TimingInfo(total_s, out.train_s, out.eval_s, out.train_s / max(trained, 1), out.resumed_from_epoch),
-        environment=Environment.current(world.device),
+        environment=Environment.current(world.device, cfg.amp),
         history=out.history)
 
