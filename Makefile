@@ -3,43 +3,55 @@ PY       ?= python3
 VENV     := .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
-MATHJAX  := 3.2.2
-MJ       := _mathjax/mathjax/tex-chtml.js
 JOBS     ?= auto
+# where `make reproduce` writes its run records: not the committed data/results (the book's source), so that
+# reproducing leaves the clone as it was; `make reproduce RESULTS=data/results` regenerates the committed ones
+RESULTS  ?= data/reproduced
+BOOK     := HF_HUB_OFFLINE=1 PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter-book build
 
-.PHONY: reproduce test install batch table book book-check screenshots clean
+.PHONY: reproduce test install book book-check linkcheck screenshots clean
 
+# pip >= 25 shows build-backend warnings even with --quiet; setuptools writes one on every editable install
+# ("Editable installation. Please be careful with folders ... same name as your package"): filtered by its text
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[book,test]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[book,test]"
 	$(BIN)/python -m compileall -q $(VENV)/lib > /dev/null 2>&1 || true
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## the main job on the embedded default: the Study B and Study A smoke batches on the synthetic data, the table, the book
+## (records to $(RESULTS), compared with the committed ones; the book shows the committed records)
 reproduce: $(STAMP)
-	$(BIN)/imlib batch --study b --preset smoke --jobs $(JOBS) --rerun-older
-	$(BIN)/imlib table --study b --preset smoke
-	$(BIN)/imlib batch --study a --preset smoke --jobs $(JOBS) --rerun-older
-	$(MAKE) book
+	$(BIN)/imlib batch --study b --preset smoke --jobs $(JOBS) --rerun-older --results-dir $(RESULTS)
+	$(BIN)/imlib table --study b --preset smoke --results-dir $(RESULTS)
+	$(BIN)/imlib batch --study a --preset smoke --jobs $(JOBS) --rerun-older --results-dir $(RESULTS)
+	$(MAKE) --no-print-directory book
+	@[ "$(RESULTS)" = data/results ] || $(BIN)/python -m imlib.reproduce $(RESULTS) data/results
 
 ## the test suite (fails when a test fails or none ran)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-# MathJax served from the book itself, so that the math renders offline (downloaded once from npm)
-$(MJ):
-	rm -rf _mathjax.tmp && mkdir -p _mathjax.tmp
-	cd _mathjax.tmp && npm pack --silent mathjax@$(MATHJAX) > /dev/null \
-	  || { echo "error: could not fetch mathjax@$(MATHJAX) from the npm registry (offline?)" >&2; exit 1; }
-	tar -xzf _mathjax.tmp/mathjax-$(MATHJAX).tgz -C _mathjax.tmp
-	mkdir -p _mathjax && rm -rf _mathjax/mathjax && mv _mathjax.tmp/package/es5 _mathjax/mathjax && rm -rf _mathjax.tmp
+## the book, strictly: any warning or failing notebook fails the build (execution is cached); then every image
+## must have alt text. MathJax comes from the pip package sphinx-mathjax-offline (the math renders offline).
+book: $(STAMP)
+	$(BOOK) -W -n --keep-going .
+	$(MAKE) --no-print-directory book-check
 
-## the book, strictly: any warning or failing notebook fails the build (execution is cached)
-book: $(STAMP) $(MJ)
-	HF_HUB_OFFLINE=1 PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter-book build -W -n --keep-going .
+## every <img> of the built pages has alt text (names page and image otherwise)
+book-check:
+	$(BIN)/python -m imlib.bookcheck alt-text _build/html
+
+## the links: internal references and anchors are checked by the strict build (make book); this checks the
+## external URLs, offline-tolerant (unreachable without a network: reported as unchecked, not as broken)
+## (Sphinx's linkcheck exits 1 for any unreachable URL, offline too: its output.json decides; log in _build/linkcheck.log)
+linkcheck: $(STAMP)
+	mkdir -p _build && rm -f _build/linkcheck/_build/html/output.json
+	-$(BOOK) --builder linkcheck --path-output _build/linkcheck . > _build/linkcheck.log 2>&1
+	$(BIN)/python -m imlib.bookcheck links _build/linkcheck/_build/html/output.json
 
 ## headless screenshots of a few pages (needs Debian's chromium; not part of CI)
 screenshots:
@@ -54,4 +66,4 @@ screenshots:
 	ls -l _build/screenshots
 
 clean:
-	rm -rf data/work _build _mathjax
+	rm -rf data/work data/reproduced _build

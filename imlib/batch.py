@@ -27,7 +27,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from imlib import provenance, records
+from imlib import kernels, provenance, records
 from imlib.config import (DATA, METHOD, TRAINING, RunConfig, describe_differences, make_config, semantic_differences,
                           semantic_fields)
 from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
@@ -38,7 +38,7 @@ IN_WORKER = False  # set in batch worker processes (see run_one's handling of Ct
 
 # RunConfig fields the train notebook takes as parameters of their own; the rest go in ``overrides``
 NOTEBOOK_PARAMETERS = ("study", "dataset", "method", "seed", "labeled_fraction", "preset", "device",
-                       "results_dir", "work_dir")
+                       "allow_stand_in", "results_dir", "work_dir")
 
 
 def default_datasets(study: str = "b") -> list[str]:
@@ -86,23 +86,6 @@ def notebook_parameters(cfg: RunConfig) -> dict[str, Any]:
     return params
 
 
-def _kernel_manager_class(blocking: bool = False):
-    """The kernel manager papermill starts (``blocking``: the one a batch worker starts and keeps): with
-    CurveZMQ encryption when pyzmq has it. Since ipykernel 7.4 an unencrypted TCP kernel logs a warning at
-    every start, one per batch run, burying the progress lines."""
-    import zmq
-    from jupyter_client.manager import AsyncKernelManager, KernelManager
-
-    base = KernelManager if blocking else AsyncKernelManager
-    if not zmq.has("curve") or "transport_encryption" not in base.class_trait_names():
-        return base
-
-    class EncryptedKernelManager(base):
-        transport_encryption = "auto"
-
-    return EncryptedKernelManager
-
-
 _WORKER_KERNEL = None  # a batch worker's kernel, kept for its next runs
 
 
@@ -115,11 +98,17 @@ def _worker_kernel():
     if _WORKER_KERNEL is None or not _WORKER_KERNEL.is_alive():
         from multiprocessing.util import Finalize
 
-        km = _kernel_manager_class(blocking=True)(kernel_name="python3")
+        km = kernels.manager_class(blocking=True)(kernel_name="python3")
         km.start_kernel(cwd=str(TRAIN_NOTEBOOK.parent))
-        Finalize(km, km.shutdown_kernel, kwargs={"now": True}, exitpriority=10)
+        Finalize(km, _stop_kernel, args=(km,), exitpriority=10)
         _WORKER_KERNEL = km
     return _WORKER_KERNEL
+
+
+def _stop_kernel(km) -> None:
+    """Ask a kept kernel to exit when its worker exits (no SIGINT, see :mod:`imlib.kernels`)."""
+    if km.is_alive():
+        km.shutdown_kernel()
 
 
 def _drop_worker_kernel() -> None:
@@ -145,7 +134,7 @@ def _execute_notebook(cfg) -> None:
     record = records.record_path(cfg.results_dir, cfg.run_id)
     out = record.with_suffix(".ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
-    kernel = {"km": _worker_kernel()} if IN_WORKER else {"kernel_manager_class": _kernel_manager_class()}
+    kernel = {"km": _worker_kernel()} if IN_WORKER else {"kernel_manager_class": kernels.manager_class()}
     try:
         papermill.execute_notebook(jupytext.read(notebook), str(out), parameters=parameters,
                                    cwd=str(notebook.parent), progress_bar=False, kernel_name="python3", **kernel)
@@ -376,7 +365,9 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
             todo.append(cfg)
             if reason != "no record yet":
                 report.rerun[cfg.run_id] = reason
-    bar = tqdm(total=len(todo), desc="batch", disable=not progress)
+    # a progress bar on a terminal only (disable=None: off when stderr is not a TTY, e.g. a log file, where its
+    # redraws would interleave with the result lines); each finished run prints one line with the count
+    bar = tqdm(total=len(todo), desc="batch", disable=None if progress else True)
 
     def finish(run_id: str, tail: str | None, summary: str) -> None:
         if tail is None:
@@ -384,7 +375,8 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
         else:
             report.failed[run_id] = tail
         bar.update()
-        bar.write(f"{'ok    ' if tail is None else 'FAILED'} {run_id}: {summary}")
+        count = f"[{len(report.done) + len(report.failed)}/{len(todo)}]"
+        bar.write(f"{'ok    ' if tail is None else 'FAILED'} {count} {run_id}: {summary}")
 
     import torch
 

@@ -5,12 +5,57 @@ import argparse
 import ast
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from imlib.config import PRESET_PURPOSE, PRESETS
+
+
+TABLE_WIDTH = 120  # characters: what `imlib table` prints fits a terminal and a log
+
+
+def fit_columns(df: pd.DataFrame, width: int = TABLE_WIDTH) -> list[pd.DataFrame]:
+    """``df`` split into blocks of whole columns that print at most ``width`` characters wide, each with the
+    row index (a block of one column, or of one group of a two-level header, may be wider). Columns under
+    one top-level header stay together (the paper's and this project's value of a dataset side by side)."""
+    if isinstance(df.columns, pd.MultiIndex):
+        groups: list[list] = []
+        for col in df.columns:
+            if groups and groups[-1][0][0] == col[0]:
+                groups[-1].append(col)
+            else:
+                groups.append([col])
+    else:
+        groups = [[col] for col in df.columns]
+
+    def wide(cols) -> int:
+        return max(map(len, df[cols].to_string().splitlines()), default=0)
+
+    blocks: list[list] = []
+    for group in groups:
+        if blocks and wide(blocks[-1] + group) <= width:
+            blocks[-1] += group
+        else:
+            blocks.append(list(group))
+    return [df[cols] for cols in blocks] or [df]
+
+
+def say(text: str, width: int = TABLE_WIDTH) -> None:
+    """Print a sentence wrapped at ``width`` (leading blank lines kept)."""
+    body = text.lstrip("\n")
+    print("\n" * (len(text) - len(body)) + textwrap.fill(body, width))
+
+
+def print_table(df: pd.DataFrame, keys: list[str] | None = None, width: int = TABLE_WIDTH) -> None:
+    """Print ``df`` in blocks at most ``width`` wide (:func:`fit_columns`); ``keys``: columns that name a row,
+    repeated in every block (instead of a meaningless 0..N index)."""
+    if keys:
+        df = df.set_index([k for k in keys if k in df.columns])
+    with pd.option_context("display.max_columns", None, "display.width", width, "display.max_colwidth", 60):
+        print("\n\n".join(block.to_string() for block in fit_columns(df, width)))
 
 
 def _value(text: str):
@@ -148,15 +193,14 @@ def cmd_table_a(a) -> int:
     if a.preset:
         runs = [r for r in runs if r.config.preset == a.preset]
     comp = tables.comparison(runs)
-    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
-        print(comp.to_string())
-        variants = tables.variants_table(runs)
-        if not variants.empty:
-            print("\nEvery run (mean over seeds):")
-            print(variants.to_string())
+    print_table(comp, keys=["group", "method", "backbone", "split"])
+    variants = tables.variants_table(runs)
+    if not variants.empty:
+        print("\nEvery run (mean over seeds):")
+        print_table(variants, keys=["method", "plug_in", "split"])
     out = Path(a.out or Path(a.results_dir) / "study_a_table.csv")
     comp.to_csv(out, index=False)
-    print(f"\n† smoke preset or synthetic stand-in: a code check, not a reproduction of the paper's number. Table: {out}")
+    say(f"\n† smoke preset or synthetic stand-in: a code check, not a reproduction of the paper's number. Table: {out}")
     return 0
 
 
@@ -172,29 +216,26 @@ def cmd_table(a) -> int:
     if a.preset:
         comp = comp[comp.preset.isna() | (comp.preset == a.preset)]
     wide = tables.format_study_b(comp)
-    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 60):
-        print(wide.to_string())
+    print_table(wide)
     out = Path(a.out or Path(a.results_dir) / f"study_{a.study}_table.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     comp.to_csv(out, index=False)
-    print(f"\nmean ± half-width of the 95 % t interval over seeds (n seeds); † synthetic stand-in: not a reproduction "
-          f"of the paper's number. Table: {out}")
+    say(f"\nmean ± half-width of the 95 % t interval over seeds (n seeds); † synthetic stand-in: not a reproduction "
+        f"of the paper's number. Table: {out}")
     chosen = [r for r in records if not a.preset or r.config.preset == a.preset]
     paired = tables.format_paired(tables.paired_comparisons(chosen))
     calibration = tables.format_calibration(tables.reference_calibration(chosen))
-    with pd.option_context("display.max_columns", None, "display.width", 250, "display.max_colwidth", 80):
-        if not paired.empty:
-            print("\nIM paired over seeds (positive: IM better; a verdict only where the interval excludes 0):")
-            print(paired.to_string())
-        if not calibration.empty:
-            print("\nCan the stand-ins tell methods apart? FDT against LDT:")
-            print(calibration.to_string())
+    if not paired.empty:
+        print("\nIM paired over seeds (positive: IM better; a verdict only where the interval excludes 0):")
+        print_table(paired)
+    if not calibration.empty:
+        print("\nCan the stand-ins tell methods apart? FDT against LDT:")
+        print_table(calibration)
     if outside:
         own = tables.own_datasets_table(chosen)
-        print(f"\nYour datasets (not in the paper's table: {', '.join(outside)}), test value of the model chosen "
-              "on validation, mean ± std over seeds:")
-        with pd.option_context("display.max_columns", None, "display.width", 250):
-            print(own.to_string() if not own.empty else "  no runs of this preset")
+        say(f"\nYour datasets (not in the paper's table: {', '.join(outside)}), test value of the model chosen "
+            "on validation, mean ± std over seeds:")
+        print_table(own) if not own.empty else print("  no runs of this preset")
         if not own.empty:
             own_csv = out.with_name(out.stem + "_own_datasets.csv")
             own.to_csv(own_csv)

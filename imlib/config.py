@@ -1,9 +1,9 @@
 """Run configuration and the presets.
 
-``paper`` is the paper's protocol as the authors' official code runs it (the paper does not list its Study B
-settings): AdamW lr 3e-3, batch 32, 50 epochs of
-floor(N / 32) steps, best-on-validation checkpoint, 10 reference models per run, IM with n teachers
-out of K = 5 students per generation and 5 generations. ``mini`` is the same protocol reduced to CPU
+``paper`` is the paper's protocol as the authors' official code runs it (the paper does not list its
+Study B settings): AdamW lr 3e-3, batch 32, 50 epochs of floor(N / 32) steps, best-on-validation
+checkpoint, 10 reference models per run, IM with n teachers out of K = 5 students per generation and 5
+generations. ``mini`` is the same protocol reduced to CPU
 scale (fewer images, epochs and models, each count > 1 where it selects). ``smoke`` is a code check:
 tiny synthetic images, every model the same small step budget (``steps_per_epoch``), fewer models.
 
@@ -40,6 +40,9 @@ def _f(default: Any, scope: str, **kw: Any) -> Any:
 
 @dataclass
 class RunConfig:
+    """Everything that defines one Study B run. Each field declares its scope (run, data, training, ...),
+    which decides whether it identifies a trained model; ``--set KEY=VALUE`` overrides any field."""
+
     study: str = _f("b", RUN)
     dataset: str = _f("synthetic-lesion", DATA)
     method: str = _f("ldt", RUN)

@@ -1,9 +1,9 @@
 """The one training loop every method shares.
 
-Defaults follow the paper's training protocol as the authors' official code runs it: AdamW, batch 32, ``epochs`` of floor(N / batch) steps
-(batches run across epoch boundaries, as tf.data's ``repeat``), no online augmentation, the weights of
-the best validation epoch are kept. Data stay on the training device as uint8 tensors; a batch is an
-index into them. An atomic checkpoint is written after every epoch (or, with ``checkpoint_seconds``, after
+Defaults follow the paper's training protocol as the authors' official code runs it: AdamW, batch 32,
+``epochs`` of floor(N / batch) steps (batches run across epoch boundaries, as tf.data's ``repeat``), no
+online augmentation, the weights of the best validation epoch are kept. Data stay on the training device
+as uint8 tensors; a batch is an index into them. An atomic checkpoint is written after every epoch (or, with ``checkpoint_seconds``, after
 the first epoch that ends that long after the last one), so an interrupted training resumes at its last
 checkpoint and ends with the same weights as an uninterrupted one. The best weights stay on the device.
 Sets of models trained together in one packed network: :mod:`imlib.packed`.
@@ -95,6 +95,8 @@ def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch
 
 @dataclass
 class TrainSettings:
+    """How one model trains, from the run's configuration: epochs, batch, optimiser, precision, checkpoints."""
+
     epochs: int = 50
     batch_size: int = 32
     steps_per_epoch: int | None = None

@@ -21,7 +21,9 @@ def available_datasets(prepared_dir: str | Path) -> list[str]:
 
 
 def split_sizes(ds: Dataset) -> pd.DataFrame:
-    return pd.DataFrame([{"dataset": ds.name, **ds.sizes(), "image size": "x".join(map(str, ds.test.images.shape[-2:])),
+    """One row: the number of images per split, the image size in pixels and where the data comes from."""
+    size = "×".join(map(str, ds.test.images.shape[-2:]))
+    return pd.DataFrame([{"dataset": ds.name, **ds.sizes(), "image size (px)": size,
                           "data": "synthetic stand-in for " + ds.stands_in_for if ds.synthetic else "real"}])
 
 
@@ -40,3 +42,20 @@ def class_frequencies(ds: Dataset) -> pd.DataFrame:
             shares = ((lab == 1) & valid).sum((0, 2, 3)) / np.maximum(valid.sum((0, 2, 3)), 1)
         rows.append({"split": part, **{name: 100 * float(s) for name, s in zip(task.class_names, shares)}})
     return pd.DataFrame(rows).set_index("split")
+
+
+def class_table(ds: Dataset):
+    """:func:`class_frequencies` for the page: one row per class or channel, one column per split, in %
+    with one decimal, captioned with the dataset and where it comes from."""
+    origin = f"synthetic stand-in for {ds.stands_in_for}" if ds.synthetic else "real data"
+    what = "class" if ds.task.kind == "multiclass" else "positive channel"
+    from imlib.tables import styled
+
+    table = class_frequencies(ds).T.rename_axis(None).rename_axis(None, axis=1)
+    return styled(table, caption=f"{ds.name} ({origin}): % of labeled pixels per {what}", precision=1)
+
+
+def samples(ds: Dataset, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` labeled training images and their labels, as numpy arrays for the figures."""
+    lab = ds.labeled
+    return lab.images[:n].cpu().numpy(), lab.labels[:n].cpu().numpy()

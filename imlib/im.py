@@ -5,12 +5,14 @@ argmax); where the discrete predictions disagree lies the inconsistency mask. Th
 from both the input image and the pseudo-label before a student trains on the pair.
 
 Shapes (B images, H x W pixels, n teachers):
+
 * teacher probabilities: (n, B, C, H, W) float, or a sequence of n (B, C, H, W) tensors;
 * multi-class teacher predictions may instead be class maps (n, B, H, W) of integer ids;
-* pseudo-labels come back in the stored label layout (B, L, H, W) uint8 (see ``imlib.data.task``);
+* pseudo-labels come back in the stored label layout (B, L, H, W) uint8 (see :mod:`imlib.data.task`);
 * masks are (B, H, W) bool.
 
-Follows the official 2024 code (paper-notes §1): binary ``p > 0.5``, multi-label ``p >= 0.5``,
+Follows the authors' `official 2024 code <https://github.com/MichaelVorndran/InconsistencyMasks>`_, which
+fixes details the paper's text leaves open: binary ``p > 0.5``, multi-label ``p >= 0.5``,
 unanimous background is *not* inconsistent, multi-class uses a reserved IM class 0, blackout of input
 and label is the default (``mode="blackout"``); ``mode="ignore"`` is the modern alternative that
 drops IM pixels from the loss with an ignore index.
@@ -31,8 +33,13 @@ Mode = Literal["blackout", "ignore"]
 
 
 class IMResult(NamedTuple):
-    label: torch.Tensor  # (B, L, H, W) uint8 pseudo-label
-    mask: torch.Tensor  # (B, H, W) bool inconsistency mask
+    """What every IM function returns: the pseudo-label a student trains on and where the teachers disagree."""
+
+    #: (B, L, H, W) uint8: the pseudo-label in the stored label layout, the teachers' unanimous prediction
+    #: (for multi-class, the IM class or ``ignore_index`` on the mask; :func:`apply_im` masks the input).
+    label: torch.Tensor
+    #: (B, H, W) bool: the inconsistency mask, True where the teachers' discrete predictions disagree.
+    mask: torch.Tensor
 
 
 def _stack(preds: torch.Tensor | Sequence[torch.Tensor], ndim: int, what: str) -> torch.Tensor:

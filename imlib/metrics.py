@@ -39,9 +39,9 @@ def iou_per_image(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
 
 
 def dice_per_image(pred: torch.Tensor, gt: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:
-    """Binary Dice per image as the original's ``dice_score_numpy_binary``: (2 |P & G| + smooth) /
-    (|P| + |G| + smooth) with smooth = 1, so an image whose ground truth and prediction are both empty
-    scores 1 (unlike its IoU, which scores 0 there)."""
+    """Binary Dice per image as the original's ``dice_score_numpy_binary``:
+    ``(2 |P & G| + smooth) / (|P| + |G| + smooth)`` with smooth = 1, so an image whose ground truth and
+    prediction are both empty scores 1 (unlike its IoU, which scores 0 there)."""
     _check_pair(pred, gt)
     p, g = pred.bool().flatten(1), gt.bool().flatten(1)
     inter = (p & g).sum(1).double()

@@ -6,16 +6,16 @@ every generation with its trained models and their validation and test metrics, 
 device, where the data came from). :func:`load` validates a file against these classes and names the
 file and field that do not fit; records written by older code are brought up to date by :func:`migrate`.
 
-Layout (schema 2)::
+Layout (``SCHEMA_VERSION``)::
 
     RunRecord
-      config: RunConfig                 every setting, the method's options included
-      dataset: DatasetInfo              name, synthetic?, the paper dataset it stands in for, sizes
-      task: TaskInfo                    kind, headline metric and its direction, class names
-      result: Headline                  generation and model chosen on validation, their scores
-      generations: [GenerationRecord]   0 = the supervised models (for ME/IM their LDT teachers)
-        models: [ModelRecord]           best first on validation; history per epoch
-        pseudo_labels: PseudoLabelStats (ME, IM) mask share, agreement with the hidden truth, showcase
+      config: RunConfig                 every setting, the method's options too
+      dataset: DatasetInfo              name, synthetic or not, sizes
+      task: TaskInfo                    kind, headline metric, class names
+      result: Headline                  generation and model chosen on val
+      generations: [GenerationRecord]   0 = supervised (ME/IM: the teachers)
+        models: [ModelRecord]           best first on val; per-epoch history
+        pseudo_labels: PseudoLabelStats ME/IM: mask share, agreement
       timing: Timing, environment: Environment
 """
 from __future__ import annotations
@@ -213,6 +213,9 @@ class Environment:
 
 @dataclass
 class RunRecord:
+    """One Study B run as saved in its JSON file: configuration, data, task, headline result, every
+    generation's models and provenance; the book's tables and figures read only these."""
+
     run_id: str
     created: str
     config: RunConfig

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from imlib.config import make_config
@@ -15,21 +16,40 @@ from imlib.data.task import Task
 from imlib.engine import predict_labels, predict_probs
 from imlib.im import apply_im, inconsistency_mask
 from imlib.methods.shared import Run, TrainedModel
+from imlib.paths import PROJECT_ROOT, project_path
 from imlib.records import RunRecord
 
 
-def teachers(dataset: str, n: int = 2, seed: int = 0, preset: str = "smoke", work_dir: str = "../data/work",
+def teachers(dataset: str, n: int = 2, seed: int = 0, preset: str = "smoke", work_dir: str = "data/work",
              progress: bool = False, **overrides) -> tuple[Run, list[TrainedModel]]:
-    """The run's top-n LDT models (trained now, or reused from ``work_dir`` if a batch trained them)."""
-    cfg = make_config(preset, dataset=dataset, method="ldt", seed=seed, work_dir=work_dir,
+    """The run's top-n LDT models (trained now, or reused from ``work_dir`` if a batch trained them);
+    a relative ``work_dir`` is under the project root (:func:`imlib.paths.project_path`)."""
+    cfg = make_config(preset, dataset=dataset, method="ldt", seed=seed, work_dir=str(project_path(work_dir)),
                       **{"n_models": max(n, 2), "n_teachers": 2, **overrides})
     run = Run(cfg, progress=progress)
     models = run.rank(run.train_models("ldt", run.supervised(run.dataset.labeled), cfg.n_models, scope="reference"))
     return run, models[:n]
 
 
+def teachers_line(run: Run, models: list[TrainedModel]) -> str:
+    """Where the teachers of a figure come from, in three short lines: how many, trained now (on which
+    device) or reused; the data, preset and seed; the commit."""
+    from imlib.provenance import git_commit
+
+    cfg, ds = run.cfg, run.dataset
+    data = f"synthetic stand-in for {ds.stands_in_for}" if ds.synthetic else "real data"
+    work = Path(cfg.work_dir)
+    work = work.relative_to(PROJECT_ROOT) if work.is_relative_to(PROJECT_ROOT) else work
+    how = f"reused from {work}" if all(m.reused for m in models) else f"trained now on {run.device.type}"
+    return (f"teachers: {len(models)} LDT models ({', '.join(m.name for m in models)}), {how}\n"
+            f"data:     {cfg.dataset} ({data}), preset {cfg.preset}, seed {cfg.seed}\n"
+            f"commit:   {git_commit()[:12]}")
+
+
 @dataclass
 class IMExample:
+    """One worked IM example as numpy arrays for a figure: image, truth, each teacher's label, mask and result."""
+
     image: np.ndarray  # (C, H, W) uint8
     truth: np.ndarray  # (L, H, W) the hidden ground truth
     teacher_labels: list[np.ndarray]  # each teacher's discretised prediction (L, H, W)
@@ -47,6 +67,14 @@ def im_example(run: Run, models: list[TrainedModel], index: int) -> IMExample:
     own = [predict_labels(m.network, x, run.task)[0].cpu().numpy() for m in models]
     return IMExample(x[0].cpu().numpy(), run.dataset.unlabeled.labels[index].cpu().numpy(), own,
                      label[0].cpu().numpy(), res.mask[0].cpu().numpy(), blacked[0].cpu().numpy())
+
+
+def worked_example(dataset: str, seed: int = 0, work_dir: str = "data/work",
+                   **overrides) -> tuple[Run, list[TrainedModel], IMExample]:
+    """Two teachers of ``dataset`` (:func:`teachers`) and IM on a typical unlabeled image
+    (:func:`typical_example`): the material of the IM creation page."""
+    run, models = teachers(dataset, n=2, seed=seed, work_dir=work_dir, **overrides)
+    return run, models, im_example(run, models, typical_example(run, models))
 
 
 def typical_example(run: Run, models: list[TrainedModel], candidates: int = 32, quantile: float = 0.75) -> int:
@@ -102,3 +130,16 @@ def selected_model(record: RunRecord) -> tuple[Run, torch.nn.Module | None]:
     model = run.build().to(run.device)
     model.load_state_dict(torch.load(checkpoint, map_location=run.device, weights_only=True)["state"])
     return run, model.eval()
+
+
+def generation_table(record: RunRecord) -> pd.DataFrame:
+    """Per generation of an IM/ME record (from 1): the unlabeled images its students trained on, the share
+    of their pixels inside the mask and how often the pseudo-label outside the mask agrees with the hidden
+    truth (a diagnostic the method never sees), in %. Indexed by generation."""
+    rows = [{"generation": g.generation, "images kept": g.pseudo_labels.kept,
+             "mask (% of pixels)": 100 * g.pseudo_labels.mask_fraction,
+             "pseudo-label = truth (% outside the mask)": 100 * g.pseudo_labels.pseudo_label_accuracy}
+            for g in record.generations if g.pseudo_labels is not None]
+    if not rows:
+        raise ValueError(f"run {record.run_id} has no pseudo-label statistics (not an IM or ME run?)")
+    return pd.DataFrame(rows).set_index("generation")

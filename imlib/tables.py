@@ -299,21 +299,37 @@ def hyperparameter_table(study: str = "b") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def format_paired(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`paired_comparisons` for reading: difference [95 % interval] in the paper's unit, seeds won."""
+def _comparison_label(comparison: str) -> str:
+    """``"IM vs best semi-supervised (UniMatch, on validation)"`` -> ``"IM vs UniMatch (best semi-supervised
+    on validation)"``."""
+    other = comparison.removeprefix("IM vs ")
+    if other.startswith("best semi-supervised ("):
+        other = other.removeprefix("best semi-supervised (").split(",")[0] + " (best semi-supervised on validation)"
+    return f"IM vs {other}"
+
+
+def format_paired(frame: pd.DataFrame, short: bool = False) -> pd.DataFrame:
+    """:func:`paired_comparisons` for reading: per dataset († a stand-in; the preset too where there are
+    several) and comparison, the difference [95 % interval] in the paper's unit, the seeds IM is ahead and
+    behind on, the verdict. ``short`` (for a page's width): "vs LDT", and the semi-supervised baseline best
+    on validation marked * (the caption says what * means)."""
     if frame.empty:
         return frame
+    keys = {"dataset": frame.dataset + [" †" if s else "" for s in frame.synthetic]}
+    if frame.preset.nunique() > 1 or frame.variant.astype(bool).any():
+        keys["preset"] = frame.preset + [f", {v}" if v else "" for v in frame.variant]
+    keys["comparison"] = [_comparison_label(c) for c in frame.comparison]
+    if short:
+        keys["comparison"] = [c.removeprefix("IM ").replace(" (best semi-supervised on validation)", " *")
+                              for c in keys["comparison"]]
     out = pd.DataFrame({
-        "dataset": frame.dataset + [" †" if s else "" for s in frame.synthetic],
-        "preset": frame.preset + [f", {v}" if v else "" for v in frame.variant],
-        "comparison": frame.comparison,
-        "IM − other (positive: IM better)": [f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]" if n > 1 else f"{d:+.2f}"
-                                             for d, lo, hi, n in zip(frame.difference, frame.ci_low, frame.ci_high,
-                                                                     frame.seeds)],
-        "IM better / worse on": [f"{b} / {w} of {n} seeds" for b, w, n in zip(frame.im_better_on, frame.im_worse_on,
-                                                                             frame.seeds)],
+        **keys,
+        "IM − other [95 % CI]": [_signed(d) + (f" [{_signed(lo)}, {_signed(hi)}]" if n > 1 else "")
+                                 for d, lo, hi, n in zip(frame.difference, frame.ci_low, frame.ci_high, frame.seeds)],
+        "IM ahead / behind": [f"{b} / {w} of {n} seeds" for b, w, n in zip(frame.im_better_on, frame.im_worse_on,
+                                                                           frame.seeds)],
         "verdict": frame.verdict})
-    return out.set_index(["dataset", "preset", "comparison"])
+    return out.set_index(list(keys))
 
 
 def format_calibration(frame: pd.DataFrame) -> pd.DataFrame:
@@ -330,7 +346,7 @@ def format_calibration(frame: pd.DataFrame) -> pd.DataFrame:
         "LDT [95 % CI]": [iv(m, b) for m, b in zip(frame.LDT, frame["LDT 95% CI"])],
         "FDT [95 % CI]": [iv(m, b) for m, b in zip(frame.FDT, frame["FDT 95% CI"])],
         "FDT gain": [f"{g:.0%}" if u == "relative" else f"{g:.1f} points" for g, u in zip(frame.gain, frame["gain unit"])],
-        "required": [f"{r:.0%} and separate intervals" if u == "relative" else f"{r:.0f} points and separate intervals"
+        "required": [f"≥ {r:.0%}, separate CIs" if u == "relative" else f"≥ {r:.0f} points, separate CIs"
                      for r, u in zip(frame.required, frame["gain unit"])],
         "holds": ["yes" if h else "NO" for h in frame.holds]}).set_index(["dataset", "preset"])
 
@@ -351,3 +367,195 @@ def format_selection(comp: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(table).reindex([row_label(k) for k in registry.method_keys(study="b")]).fillna("not run")
     df.index.name = "top-1 / mean of all candidates, of n models"
     return df[sorted(df.columns)]
+
+
+# --- Tables for the book: the paper's table and this project's table apart, styled to fit the page ---------
+
+# the paper's row groups (column ``group`` of the reported CSV) -> the registry kind whose heading they take
+PAPER_GROUPS = {"reference": "reference", "sota": "semi-supervised", "ours": "generational"}
+
+
+def paper_table(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    """The paper's Study B table as it reports it: every method row (grouped as the paper groups them) and
+    every dataset column, Cityscapes included, in the paper's units. Nothing of this project in it."""
+    rep = reported_study_b(paper_dir)
+    groups = [registry.GROUPS[PAPER_GROUPS[g]] for g in rep.group]
+    cols = {(PAPER_NAMES[ds], _unit(ds)): rep[col].to_numpy() for ds, (col, _, _) in STUDY_B_COLUMNS.items()}
+    df = pd.DataFrame(cols, index=pd.MultiIndex.from_arrays([groups, rep.method], names=["group", "method"]))
+    df.columns = pd.MultiIndex.from_tuples(df.columns, names=["dataset", "metric"])
+    return df
+
+
+def _unit(paper_dataset: str) -> str:
+    """``"MCCE ↓"``, ``"IoU % ↑"``: a column's unit and direction."""
+    return f"{METRIC_UNITS[STUDY_B_COLUMNS[paper_dataset][1]]} {'↓' if paper_dataset in LOWER_IS_BETTER else '↑'}"
+
+
+def reproduced_table(comp: pd.DataFrame) -> pd.DataFrame:
+    """This project's numbers alone (no paper column beside them): one row per method (grouped as in
+    :func:`paper_table`), one column per set of runs (dataset, preset and variant), each cell the mean over
+    seeds ± the half-width of its 95 % t interval. A column heading names the dataset († a synthetic
+    stand-in), what it stands in for, the preset and the number of seeds; a cell names its seeds only when
+    they differ from the heading's."""
+    ran = comp.dropna(subset=["reproduced"])
+    if ran.empty:
+        return pd.DataFrame()
+    out: dict[tuple[str, str], dict[tuple[str, str], str]] = {}
+    for (target, dataset, synthetic, preset, variant), grp in ran.groupby(
+            ["paper_dataset", "dataset", "synthetic", "preset", "variant"], sort=False):
+        seeds = int(grp.seeds.max())
+        head = f"{dataset}{' †' if synthetic else ''}" + (f" (for {PAPER_NAMES[target]})" if synthetic else "")
+        sub = f"{_unit(target)}, {preset}" + (f", {variant}" if variant else "") + f", {seeds} seed{'s' * (seeds > 1)}"
+        digits = 2 if target in LOWER_IS_BETTER else 1
+        cells = {}
+        for _, r in grp.iterrows():
+            text = f"{r.reproduced:.{digits}f}"
+            if r.seeds > 1:
+                text += f" ± {(r.ci_high - r.ci_low) / 2:.{digits}f}"
+            if r.seeds != seeds:
+                text += f" (n={r.seeds})"
+            cells[_row_key(r.method)] = text
+        out[(head, sub)] = cells
+    rows = [_row_key(k) for k in registry.method_keys(study="b")]
+    df = pd.DataFrame(out).reindex(pd.MultiIndex.from_tuples(rows, names=["group", "method"])).fillna("not run")
+    order = [f"(for {PAPER_NAMES[ds]})" for ds in STUDY_B_COLUMNS]
+    df = df[sorted(df.columns, key=lambda c: next((i for i, o in enumerate(order) if c[0].endswith(o)), len(order)))]
+    df.columns = pd.MultiIndex.from_tuples(df.columns, names=["dataset", "unit, preset, seeds"])
+    return df
+
+
+def _row_key(method: str) -> tuple[str, str]:
+    spec = registry.get_method(method)
+    return spec.group, row_label(method)
+
+
+def _signed(x: float, digits: int = 2) -> str:
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def study_b_findings(comp: pd.DataFrame, paired: pd.DataFrame) -> dict[str, list[str]]:
+    """What a set of runs shows, in plain sentences built from the numbers (never written by hand, so
+    they follow the records), per set of runs (dataset, preset, variant): where the seeds resolve a
+    difference for IM and in which direction, where they do not, and which methods trained on the same
+    10 % of labels have a better mean than IM. ``comp``: :func:`study_b_comparison`; ``paired``:
+    :func:`paired_comparisons` of the same records."""
+    ran = comp.dropna(subset=["reproduced"])
+    out: dict[str, list[str]] = {}
+    same_labels = {s.key for s in registry.methods(study="b") if s.kind != "reference"} | {"ldt", "aldt"}
+    for (target, dataset, synthetic, preset, variant), grp in ran.groupby(
+            ["paper_dataset", "dataset", "synthetic", "preset", "variant"], sort=False):
+        lower = target in LOWER_IS_BETTER
+        unit = "MCCE" if lower else "points"
+        name = f"`{dataset}`" + (f" (stand-in for {PAPER_NAMES[target]})" if synthetic else "") + f", `{preset}`"
+        name += f", {variant}" if variant else ""
+        pairs = paired[(paired.dataset == dataset) & (paired.preset == preset) & (paired.variant == variant)]
+        said = []
+        for _, p in pairs.iterrows():
+            other = _comparison_label(p.comparison).removeprefix("IM vs ")
+            if p.seeds < 2:
+                said.append(f"against {other}: {_signed(p.difference)} {unit} on a single seed (no interval: "
+                            "not a finding)")
+                continue
+            iv = f"{_signed(p.difference)} {unit}, 95 % interval [{_signed(p.ci_low)}, {_signed(p.ci_high)}]"
+            ahead = f"IM ahead on {p.im_better_on} of {p.seeds} seeds"
+            if p.verdict == "IM better":
+                said.append(f"**better** than {other}: {iv}, {ahead}")
+            elif p.verdict == "IM worse":
+                said.append(f"**worse** than {other}: {iv}, {ahead}")
+            else:
+                said.append(f"against {other}: {iv}, {ahead}; the interval includes zero, so {p.seeds} seeds "
+                            "do not tell them apart")
+        im = grp[grp.method == "im"]
+        if not im.empty:
+            mine, digits = im.reproduced.iloc[0], (2 if lower else 1)
+            ahead_of_im = grp[grp.method.isin(same_labels - {"im"})
+                              & ((grp.reproduced < mine) if lower else (grp.reproduced > mine))]
+            if ahead_of_im.empty:
+                said.append(f"no other method trained on the same 10 % of labels has a better mean than IM "
+                            f"({mine:.{digits}f})")
+            else:
+                names = ", ".join(f"{row_label(m)} {v:.{digits}f}" for m, v in
+                                  zip(ahead_of_im.method, ahead_of_im.reproduced))
+                said.append(f"IM's mean ({mine:.{digits}f}) is **behind** {len(ahead_of_im)} other "
+                            f"method{'s' * (len(ahead_of_im) > 1)} trained on the same 10 % of labels: {names} "
+                            "(means, not paired: see their intervals in the table)")
+        out[name] = said
+    return out
+
+
+def findings_markdown(findings: dict[str, list[str]], title: str, intro: str, kind: str = "important") -> str:
+    """:func:`study_b_findings` as a MyST admonition titled ``title``, of the class ``kind`` (note,
+    important, warning), a nested list under ``intro``."""
+    lines = ["```{admonition} " + title, f":class: {kind}", "", intro, ""]
+    for head, said in findings.items():
+        lines.append(f"- {head}:")
+        lines += [f"  - {s};" if i < len(said) - 1 else f"  - {s}." for i, s in enumerate(said)]
+    return "\n".join(lines + ["```"])
+
+
+def styled(frame: pd.DataFrame, caption: str | None = None, index: bool = True, wrap: tuple[str, ...] = (),
+           left: tuple[str, ...] | None = None, precision: int | None = None) -> "pd.io.formats.style.Styler":
+    """A table for the book's pages (and a notebook): padding between columns, a caption above it, the
+    index hidden where it means nothing (``index=False``) and the index names always, numbers right-aligned,
+    text columns (``left``; by default every non-numeric column) left-aligned, long text columns (``wrap``)
+    wrapped so that the table never gets wider than the page's content column."""
+    if left is None:
+        left = tuple(c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c]))
+    sty = frame.style.hide(axis="index", names=True)
+    if not index:
+        sty = sty.hide(axis="index")
+    if precision is not None:
+        sty = sty.format(precision=precision, na_rep="—")
+    if caption:
+        sty = sty.set_caption(caption)
+    cell = "padding: 0.3em 0.7em; vertical-align: top; border-bottom: 1px solid #e0e0e0;"
+    styles = [
+        {"selector": "", "props": "border-collapse: collapse; max-width: 100%; font-size: 0.85em; "
+                                  "margin: 0.5em 0 1em;"},
+        {"selector": "caption", "props": "caption-side: top; text-align: left; font-size: 1.05em; "
+                                         "padding: 0 0 0.5em; color: inherit;"},
+        {"selector": "th", "props": cell + "text-align: left; font-weight: 600; white-space: normal;"},
+        {"selector": "td", "props": cell + "text-align: right; white-space: nowrap;"},
+        {"selector": "thead th", "props": "border-bottom: 1.5px solid #888; vertical-align: bottom;"},
+    ]
+    sty = sty.set_table_styles(styles, overwrite=True)
+    per_column = {}
+    for col in frame.columns:
+        if col in wrap:
+            per_column[col] = [{"selector": "td", "props": "white-space: normal; text-align: left; min-width: 7em;"}]
+        elif col in left:
+            per_column[col] = [{"selector": "td", "props": "text-align: left;"}]
+    if per_column:
+        sty = sty.set_table_styles(per_column, overwrite=False)
+    return sty.set_table_attributes('class="imlib-table"')
+
+
+def provenance_table(records: list[RunRecord]) -> pd.DataFrame:
+    """:func:`provenance_summary` for reading on a page: the dataset with what it stands in for († a
+    synthetic stand-in), the methods as "all 12" where every registered Study B method ran, the compute time
+    in minutes (summed over runs)."""
+    summary = provenance_summary(records)
+    if summary.empty:
+        return summary
+    stands = {r.dataset.name: (r.dataset.synthetic, r.dataset.paper_dataset) for r in records}
+    names = [f"{d} † (for {PAPER_NAMES.get(stands[d][1], stands[d][1])})" if stands[d][0] else d
+             for d in summary.dataset]
+    every = set(registry.method_keys(study="b"))
+    methods = [f"all {len(every)}" if set(m.split(", ")) == every else m for m in summary.methods]
+    return pd.DataFrame({"dataset": names, "preset": summary.preset, "device": summary.device,
+                         "commit": summary.commit.str[:7], "runs": summary.runs, "methods": methods,
+                         "seeds": summary.seeds, "minutes": summary.minutes})
+
+
+def generations_table(record: RunRecord) -> "pd.io.formats.style.Styler":
+    """One run's generations (the train page): the top-1 model chosen on validation, its validation and test
+    value, the mean test value of the generation's models, and the generation the run reports (marked)."""
+    metric = record.task.metric
+    unit, scale = METRIC_UNITS.get(metric, metric), (1.0 if metric == "mcce" else 100.0)
+    frame = pd.DataFrame([{"generation": g.generation, "top-1 model": g.selected,
+                           f"val {unit}": g.val[metric] * scale, f"test {unit}": g.test[metric] * scale,
+                           f"test {unit}, mean of models": g.test_mean * scale,
+                           "reported": "◀ reported" if g.generation == record.result.generation else ""}
+                          for g in record.generations])
+    return styled(frame, caption=f"{record.run_id}: scores per generation", index=False,
+                  left=("top-1 model", "reported"), precision=2)

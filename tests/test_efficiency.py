@@ -52,8 +52,11 @@ def test_tables_come_from_the_committed_results():
         result = efficiency.load(name)
         by_method = efficiency.cost_by_method(result)
         assert by_method["share %"].sum() == pytest.approx(100, abs=0.5)
-        # rows rounded to 1e-4 h each: their sum is the total to that rounding
-        assert by_method["hours per seed"].sum() == pytest.approx(result["per_seed_hours"], abs=1e-4 * len(by_method))
+        # rows rounded to 0.01 min each: their sum is the total to that rounding
+        assert by_method["minutes per seed"].sum() == pytest.approx(60 * result["per_seed_hours"],
+                                                                   abs=0.01 * len(by_method))
+        assert list(by_method["minutes per seed"]) == sorted(by_method["minutes per seed"], reverse=True)
+        assert {"LDT", "IM", "CrossMatch"} <= set(by_method.index)  # the tables' names, not the keys
 
 
 def test_a_missing_or_broken_result_names_its_file(tmp_path):
@@ -64,3 +67,65 @@ def test_a_missing_or_broken_result_names_its_file(tmp_path):
         efficiency.load("bad", tmp_path)
     (tmp_path / "x.json").write_text(json.dumps({}))
     assert efficiency.available("x", tmp_path) == ["x"]
+
+
+def test_measured_by_flags_a_dirty_tree_and_a_missing_date():
+    result = {"device": {"type": "cpu", "name": "x86_64", "threads": 2}, "commit": "0d349299f8cc66be+dirty"}
+    assert efficiency.measured_by(result) == "CPU x86_64, 2 threads; commit 0d349299f8cc with uncommitted changes"
+    clean = {**result, "commit": "9aed4a999131abcd", "date": "2026-12-01T10:00:00"}
+    assert efficiency.measured_by(clean) == "CPU x86_64, 2 threads; commit 9aed4a999131; 2026-12-01"
+
+
+def test_study_a_recipes_show_every_hosts_official_values():
+    from dataclasses import fields
+
+    from imlib.methods.registry import methods
+    from imlib.study_a.recipe import HostRecipe
+
+    table = efficiency.study_a_recipes()
+    hosts = methods(study="a", kind="study-a-host")
+    assert list(table.columns) == [m.name.split(" (")[0] for m in hosts]  # "SegKC", not its long name
+    # every setting of the recipe has a readable label (a new field must get one), none is left out
+    names = [f.name for f in fields(HostRecipe) if f.name != "source"]
+    assert set(names) <= set(efficiency.RECIPE_LABELS) and len(table) == len(names)
+    u2pl = next(m for m in hosts if m.key == "u2pl").objective.RECIPE
+    assert table.loc["GPUs", "U2PL"] == str(u2pl.gpus)
+    assert table.loc["ASPP rates", "U2PL"] == ", ".join(map(str, u2pl.atrous_rates))
+    assert table.loc["EMA of BN statistics", "U2PL"] == ("yes" if u2pl.ema_buffers else "no")
+    v2 = next(m for m in hosts if m.key == "unimatch_v2").objective.RECIPE
+    assert float(table.loc["LR (backbone)", "UniMatch V2"]) == v2.lr
+    assert table.loc["ASPP rates", "UniMatch V2"] == "—"  # the DPT head has no ASPP
+
+
+def test_study_a_cell_costs_come_from_the_probe():
+    from imlib.study_a import costs
+
+    probe = efficiency.load("study_a-cpu")
+    table = efficiency.study_a_cell_costs(probe)
+    assert list(table.columns) == ["host", "precision"] + [f"{s} labeled" for s in costs.LABELED]
+    full = costs.cost_table(probe["results"])
+    for _, row in full.iloc[[0, -1]].iterrows():
+        shown = table[(table["host"] == row["host"]) & (table["precision"] == row["precision"])]
+        assert shown[f"{row['split']} labeled"].item() == round(row["GPU-h per cell (2 teachers + IM student)"], 1)
+
+
+def test_shown_prints_each_column_with_the_decimals_it_was_rounded_to():
+    import pandas as pd
+
+    table = pd.DataFrame({"ratio": [1.5, 0.35], "s": [1399.7, 8.0], "commit": ["e2cf5a9a8c25", "—"], "n": [12, 3]},
+                         index=pd.Index(["LDT", "IM"], name="method"))
+    html = efficiency.shown(table, caption="a caption").to_html()
+    for text in (">1.50<", ">0.35<", ">1399.7<", ">8.0<", ">e2cf5a9a8c25<", ">12<", "a caption"):
+        assert text in html
+    assert "1.500000" not in html and "1399.700000" not in html
+    # the text column is left-aligned by a rule more specific than the table's right-aligned cells
+    commit_column = list(table.columns).index("commit")
+    assert f"td.col{commit_column}" in html and "text-align: left" in html.split(f"td.col{commit_column}")[1][:60]
+
+
+def test_cost_check_names_methods_as_the_tables_do():
+    result = efficiency.load("study_b_cost-cpu-smoke")
+    assert [row["method"] for row in result["check"]] == ["ldt", "im"]  # the committed check: two cells
+    check = efficiency.cost_check(result)
+    assert list(check.index) == ["LDT", "IM"]
+    assert check.loc["IM", "measured / projected"] == result["check"][1]["ratio_measured_to_projected"]

@@ -431,7 +431,10 @@ def test_gallery_lists_prepared_datasets_and_counts_class_pixels(tmp_path):
     # the stripe (2 of 40 rows) resized to 32 rows keeps roughly its share of the pixels
     assert 2 < freq.loc["train", "class 30"] < 8
     sizes = gallery.split_sizes(ds)
-    assert sizes.loc[0, "labeled"] == 1 and sizes.loc[0, "data"] == "real" and sizes.loc[0, "image size"] == "32x32"
+    assert sizes.loc[0, "labeled"] == 1 and sizes.loc[0, "data"] == "real" and sizes.loc[0, "image size (px)"] == "32×32"
+    styled = gallery.class_table(ds)  # the page's table: a row per class, a column per split, captioned
+    assert list(styled.data.columns) == ["train", "val", "test"] and "IM" in styled.data.index
+    assert "real data" in styled.caption
 
 
 # --- every official layout trains ----------------------------------------------------------------------

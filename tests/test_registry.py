@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from imlib import batch, plots, records, tables  # noqa: E402
+from imlib import batch, records, result_figures, tables  # noqa: E402
 from imlib.cli import main  # noqa: E402
 from imlib.methods.options import Option  # noqa: E402
 from imlib.methods.registry import MethodSpec, get_method, method_keys, methods, registered  # noqa: E402
@@ -65,10 +65,9 @@ def test_a_registered_method_reaches_grid_cli_table_and_figure(tmp_path, capsys)
         assert wide.index[-1] == "Toy" and wide.loc["Toy"].iloc[0] == "—"
         assert "Toy" in set(tables.hyperparameter_table().method)
         # the figure draws it in its colour and name
-        frame = pd.DataFrame({"method": ["toy", "toy"], "generation": [0, 1], "value": [1.0, 2.0]})
-        fig = plots.generation_curves(frame, pd.DataFrame(columns=["method", "value"]), "IoU %")
-        line = fig.axes[0].get_lines()[0]
-        assert line.get_color() == "#123456" and fig.axes[0].get_legend().get_texts()[0].get_text() == "Toy"
+        # the figure draws it under its name
+        fig = result_figures.method_bars(comp)
+        assert "Toy" in {t.get_text() for ax in fig.axes for t in ax.get_yticklabels()}
     assert "toy" not in method_keys()
 
 

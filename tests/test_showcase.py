@@ -26,6 +26,8 @@ def test_im_example_mask_is_the_teachers_disagreement(dataset, tmp_path):
     assert ex.image.shape[-2:] == ex.mask.shape == ex.label.shape[-2:]
     fig = plots.im_pair_figure(ex.image, ex.teacher_labels, ex.label, ex.mask, ex.blacked, run.task, truth=ex.truth)
     assert len(fig.axes) == 7
+    line = showcase.teachers_line(run, teachers)  # where the figure's teachers come from
+    assert f"{dataset} (synthetic stand-in for" in line and "preset smoke, seed 0" in line
 
 
 def test_generation_showcase_round_trip(tmp_path):
@@ -46,3 +48,10 @@ def test_generation_showcase_round_trip(tmp_path):
                       progress=False)
     with pytest.raises(ValueError, match="no generation showcase"):
         showcase.generation_showcase(ldt)
+    table = showcase.generation_table(record)  # per generation, in %
+    assert list(table.index) == [1, 2]
+    for g in record.generations[1:]:
+        assert table.loc[g.generation, "mask (% of pixels)"] == pytest.approx(100 * g.pseudo_labels.mask_fraction)
+        assert table.loc[g.generation, "images kept"] == g.pseudo_labels.kept
+    with pytest.raises(ValueError, match="no pseudo-label statistics"):
+        showcase.generation_table(ldt)

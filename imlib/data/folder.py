@@ -2,11 +2,14 @@
 
 Layout (file stems pair images with masks; any of png, jpg, jpeg, bmp, tif, tiff)::
 
-    SRC/images/<stem>.<ext>          every image that has a mask
-    SRC/masks/<stem>.png             binary (0/255 or 0/1) or class ids (multi-class)
-      or SRC/masks/<channel>/<stem>.png   one 0/255 (or 0/1) mask per label channel (multi-label)
-    SRC/unlabeled/<stem>.<ext>       optional: images without masks (join the unlabeled pool)
-    SRC/classes.txt                  optional, multi-class: one "<id> <name>" per line, the palette
+    SRC/images/<stem>.<ext>            every image that has a mask
+    SRC/masks/<stem>.png               binary (0/255 or 0/1) or class ids
+      or SRC/masks/<channel>/<stem>.png  multi-label: one 0/255 (or 0/1) mask
+                                         per label channel
+    SRC/unlabeled/<stem>.<ext>         optional: images without masks
+                                       (they join the unlabeled pool)
+    SRC/classes.txt                    optional, multi-class: one "<id> <name>"
+                                       per line, the palette
 
 Hidden files (``._<name>`` resource forks and ``.DS_Store`` that macOS leaves) are not images and are passed
 over. Masks are PNG (or another lossless format) with one value per pixel: a JPEG mask or a colour one is an

@@ -16,7 +16,8 @@ KINDS = ("binary", "multiclass", "multilabel")
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """The paper's offline augmentation (ALDT/AFDT copies), per dataset (paper-notes §8)."""
+    """The paper's offline augmentation (the ALDT/AFDT copies), per dataset, with the ranges the authors'
+    augmentation scripts pass for that dataset."""
 
     free_rotation: bool = True  # vertical flip + rot90 allowed (ISIC, HeLa); SUIM/Cityscapes: h-flip only
     contrast: tuple[float, float] = (0.5, 1.5)  # alpha of convertScaleAbs, applied with probability 0.5
@@ -34,7 +35,7 @@ class PaperDataset:
 
 
 # The paper's datasets by their official key (the default ``--name`` of ``imlib prepare <key>``), from the
-# original code (paper-notes §3, §8): ALPHA of config.ini; the ranges each ``04_*_subset_aug.py`` passes to
+# authors' original code: ALPHA of config.ini; the ranges each ``04_*_subset_aug.py`` passes to
 # create_augment_images_and_masks_* (max_blur 3 -> kernels 3/5/7, max_blur 1 -> 3).
 PAPER_DATASETS: dict[str, PaperDataset] = {
     "isic2018": PaperDataset(0.5, AugmentConfig()),  # (0.5, 1.5), +-25, blur <= 3, noise 25, free rotation
@@ -47,6 +48,9 @@ PAPER_DATASETS: dict[str, PaperDataset] = {
 
 @dataclass(frozen=True)
 class Task:
+    """A segmentation task: ``kind`` (binary, multiclass, multilabel), ``in_channels``, ``num_outputs`` and
+    ``class_names``, plus the kind's special channels or classes; every loss, metric and IM rule reads these."""
+
     kind: Kind
     in_channels: int
     num_outputs: int

@@ -4,7 +4,7 @@ FPL replaces the pseudo-label cross-entropy. Per pixel, from the teacher's class
 
 * fuzzy positive assignment (FPA): the smallest k in {1, ..., max_k} whose top-k cumulative
   probability reaches ``tau`` (0.9), else max_k; the top-k classes are the positive set P. This is
-  the paper's definition (the official code tests the top-(k+1) sum; see baselines.md). k is capped at
+  the paper's definition (the official code tests the top-(k+1) sum, an off-by-one). k is capped at
   K - 1 so that a negative class always remains;
 * fuzzy positive regularisation (FPR): softplus(logsumexp_{c in P}(-z_c) + logsumexp_{c not in P}(z_c)),
   a ranking loss that asks every positive logit to exceed every negative one, weighted per pixel by

@@ -1,8 +1,8 @@
-"""The generational self-training loop shared by Model Ensemble and IM (paper-notes §1.6).
+"""The generational self-training loop shared by Model Ensemble and IM, as the authors' code runs it.
 
 Generation 0 is the run's LDT models. In every generation g >= 1 the top-n models of generation
-g - 1 (ranked on validation) are the teachers; they label every unlabeled image once; a method-
-specific rule turns their predictions into (image, pseudo-label) pairs; K students are trained from
+g - 1 (ranked on validation) are the teachers; they label every unlabeled image once; a
+method-specific rule turns their predictions into (image, pseudo-label) pairs; K students are trained from
 scratch on those pairs plus the labeled set (added once, no oversampling); the top-n students become
 the next teachers.
 """
@@ -22,10 +22,10 @@ from imlib.records import EncodedArray, GenerationRecord, PseudoLabelStats, Show
 class Pairs(NamedTuple):
     """What a rule makes of a chunk of unlabeled images."""
 
-    images: torch.Tensor  # (B, C, H, W) uint8: the students' inputs
-    labels: torch.Tensor  # (B, L, H, W) uint8: the pseudo-labels
-    mask: torch.Tensor  # (B, H, W) bool: the inconsistency mask (all False for ME)
-    keep: torch.Tensor  # (B,) bool: the pairs the students train on
+    images: torch.Tensor  #: (B, C, H, W) uint8: the students' inputs (IM pixels blacked out for IM)
+    labels: torch.Tensor  #: (B, L, H, W) uint8: the pseudo-labels
+    mask: torch.Tensor  #: (B, H, W) bool: the inconsistency mask (all False for Model Ensemble)
+    keep: torch.Tensor  #: (B,) bool: the pairs the students train on (the rest fail the image filter)
 
 
 # (teacher probabilities (n, B, C, H, W), images (B, C, H, W)) -> Pairs

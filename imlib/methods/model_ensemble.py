@@ -1,4 +1,4 @@
-"""Model Ensemble: the same teachers and generations as IM, but no mask (paper-notes §2).
+"""Model Ensemble: the same teachers and generations as IM, but no mask: the paper's control for what the mask adds.
 
 Pseudo-labels: binary unanimous foreground, multi-class soft vote (mean softmax -> argmax),
 multi-label mean probability > 0.5 with the position discs redrawn. Inputs are left untouched.

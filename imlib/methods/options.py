@@ -14,6 +14,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Option:
+    """One option of a method: its ``default``, ``why`` that value (shown in the book's tables), and an
+    optional ``check`` of allowed values."""
+
     default: Any
     why: str  # one line: where the value comes from (published, the paper's, chosen and why)
     # what a value must be beyond the default's type: returns what was expected, or None when it fits

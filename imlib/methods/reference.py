@@ -1,8 +1,10 @@
 """The supervised reference points of Study B: LDT, ALDT, FDT, AFDT.
 
-* LDT: the labeled 10 % only.      * ALDT: the labeled set + 9 augmented copies of each image.
-* FDT: the full training set.      * AFDT: the full set + 9 augmented copies (by analogy with ALDT;
-                                     the paper does not define it, paper-notes §14.8).
+* LDT: the labeled 10 % only.
+* ALDT: the labeled set + 9 augmented copies of each image.
+* FDT: the full training set.
+* AFDT: the full set + 9 augmented copies (by analogy with ALDT: the paper names AFDT but does not
+  define it).
 
 The copies are made once per run with the paper's offline augmentation (batched on the device).
 """

@@ -3,5 +3,5 @@
 One large model per run (DeepLabV3+ from segmentation-models-pytorch), trained with each host's official
 recipe by :mod:`imlib.study_a.engine` (poly LR, OHEM, sliding-window evaluation, torchrun DDP); the hosts
 live in :mod:`imlib.study_a.hosts` (one small file each), the IM plug-in in :mod:`imlib.study_a.plugin`.
-See ``../shared/spec/study_a.md``-derived notes in the book page "Running Study A".
+How to run it, and what a faithful run costs: the book page "Running Study A".
 """

@@ -82,7 +82,8 @@ def notebook_parameters(cfg: StudyAConfig) -> dict[str, Any]:
     from pathlib import Path
 
     d = cfg.to_dict()
-    named = ("host", "dataset", "split", "seed", "preset", "plugin", "plugin_options", "options", "device")
+    named = ("host", "dataset", "split", "seed", "preset", "plugin", "plugin_options", "options", "device",
+             "allow_stand_in")
     params = {k: d[k] for k in named}
     params["results_dir"] = str(Path(cfg.results_dir).resolve())
     params["work_dir"] = str(Path(cfg.work_dir).resolve())

@@ -25,8 +25,10 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class LabeledBatch:
-    image: torch.Tensor  # (B, 3, H, W) uint8, geometrically augmented (rescale, crop, flip)
-    label: torch.Tensor  # (B, H, W) int64 train ids, IGNORE where void, padded or inside an IM
+    """A labeled (or GT ∪ IM pseudo-labeled) batch as every host's step receives it."""
+
+    image: torch.Tensor  #: (B, 3, H, W) uint8: geometrically augmented (rescale, crop, flip)
+    label: torch.Tensor  #: (B, H, W) int64: train ids, ``IGNORE`` where void, padded or inside an IM
 
     def to(self, device) -> LabeledBatch:
         return LabeledBatch(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))
@@ -34,9 +36,11 @@ class LabeledBatch:
 
 @dataclass
 class UnlabeledBatch:
-    image: torch.Tensor  # (B, 3, H, W) uint8, geometrically augmented
-    ignore: torch.Tensor  # (B, H, W) bool: crop padding, never part of a loss
-    im_mask: torch.Tensor  # (B, H, W) bool: the offline inconsistency mask (variant M), all False otherwise
+    """An unlabeled batch: images only, plus the pixels no unsupervised loss may use."""
+
+    image: torch.Tensor  #: (B, 3, H, W) uint8: geometrically augmented
+    ignore: torch.Tensor  #: (B, H, W) bool: crop padding, never part of a loss
+    im_mask: torch.Tensor  #: (B, H, W) bool: the offline inconsistency mask (variant M), all False otherwise
 
     def to(self, device) -> UnlabeledBatch:
         return UnlabeledBatch(*(getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)))

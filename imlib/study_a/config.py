@@ -26,7 +26,7 @@ VARIANTS = {"G": "offline generational: n host runs as teachers label the unlabe
 # The IM plug-in's own settings, each with why (printed in the book)
 PLUGIN_OPTIONS = {
     "variant": Option("G", "the paper does not say how IM enters a host; G (IM as data) is this companion's "
-                           "reading, M and O are the alternatives of study_a.md §4", one_of(*VARIANTS)),
+                           "reading; M (mask out of the host's losses) and O (online mask) are the alternatives", one_of(*VARIANTS)),
     "n_teachers": Option(2, "the legacy IM+ Cityscapes choice; its teachers are the host's runs of seeds "
                             "seed*n .. seed*n + n - 1, so the seeds of an IM cell never share a teacher",
                          lambda v: None if v >= 2 else "at least 2"),
@@ -44,6 +44,8 @@ RUNTIME_FIELDS = ("preset", "device", "amp", "workers", "results_dir", "work_dir
 
 @dataclass
 class StudyAConfig:
+    """Everything that defines one Study A run; fields left ``None`` take the host's recipe."""
+
     study: ClassVar[str] = "a"
     host: str = "unimatch"
     dataset: str = "synthetic-cityscapes"

@@ -1,6 +1,6 @@
 """What Study A costs: iterations per run from each host's recipe, and GPU-hours from a measured step time.
 
-The iteration count follows the hosts' loaders (study_a.md §5.2): epochs x floor(ceil(N / GPUs) / batch
+The iteration count follows the hosts' data loaders: epochs x floor(ceil(N / GPUs) / batch
 per GPU), N being the length of the unlabeled list (Supervised: the labeled one). The time of a run is its iterations
 times the measured seconds per iteration on one GPU at the host's per-GPU batch, plus the sliding-window
 evaluations; GPU-hours multiply by the host's GPU count (communication between GPUs is not counted).

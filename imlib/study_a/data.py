@@ -1,13 +1,15 @@
 """Study A's data: the split lists, strict readers, the hosts' geometric augmentation and the labeled stream.
 
 * :func:`split_lists` resolves a data set and a U2PL split (1/16 ... 1/2) to file lists; the unlabeled part is
-  images only, so no code path can read ground truth of an unlabeled image (study_a.md pitfall 10).
+  images only, so no code path can read ground truth of an unlabeled image (UniMatch's unlabeled list also names the
+  label file).
 * The datasets do the hosts' geometric augmentation (random rescale 0.5-2.0, crop with padding, flip) per
   sample on the CPU, drawn from ``(seed, epoch, index)``: the same views whatever the number of DataLoader
   workers or processes, and a resumed run replays its epoch. Colour augmentation is the hosts' business, on
   the device (``imlib.study_a.batches``).
 * The IM blackout is applied after the geometry, so bilinear resizing never smears it into labelled pixels.
-* :func:`epoch_order` samples the labeled stream independently of the unlabeled length (pitfall 5).
+* :func:`epoch_order` samples the labeled stream independently of the unlabeled length (the hosts
+  repeat the labeled list up to the unlabeled length and cut it, which would drop the tail of GT ∪ IM pairs).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class SplitLists:
     split: str
     root: Path
     labeled: list[tuple[Path, Path]]  # (image, train-id label)
-    unlabeled: list[Path]  # images only (pitfall 10)
+    unlabeled: list[Path]  # images only: no code path can read an unlabeled image's ground truth
     val: list[tuple[Path, Path]]
     synthetic: bool
     stands_in_for: str | None
@@ -282,7 +284,7 @@ def epoch_order(n_items: int, length: int, seed: int, epoch: int, stream: str) -
     """The indices one epoch of ``stream`` visits: independent seeded permutations of ``range(n_items)``
     concatenated and cut to ``length``. Each item comes floor or ceil(length / n_items) times, and which ones
     fall out changes with the epoch; the hosts' repeat-and-slice instead always drops the same tail of the
-    labeled list when it is longer than the unlabeled one (pitfall 5)."""
+    labeled list when it is longer than the unlabeled one."""
     if length < 0 or n_items < 0 or (n_items == 0 and length > 0):
         raise ValueError(f"cannot draw {length} indices from {n_items} items")
     if length == 0:

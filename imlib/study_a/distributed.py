@@ -1,6 +1,6 @@
 """torchrun support: the process group from the environment torchrun sets (never ``--local_rank``).
 
-Hosts' launchers parse ``--local_rank``, which PyTorch >= 2 passes as ``--local-rank`` (study_a.md pitfall 8);
+Hosts' launchers parse ``--local_rank``, which PyTorch >= 2 passes as ``--local-rank`` (UniMatch issue #41);
 here the rank, world size and local rank come from ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``. One process
 (no torchrun) is a world of one and needs no process group.
 """
@@ -17,6 +17,8 @@ from imlib.engine import pick_device
 
 @dataclass(frozen=True)
 class World:
+    """This process's place in the run: rank, world size, local rank and its device (one process: a world of one)."""
+
     rank: int
     size: int
     local_rank: int

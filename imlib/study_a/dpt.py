@@ -1,7 +1,7 @@
 """UniMatch V2's segmenter: a DINOv2-S/14 ViT (timm) with a DPT head written after V2's design.
 
 Why not smp's DPT: smp 0.6.0 builds ``smp.DPT("tu-vit_small_patch14_dinov2", dynamic_img_size=True)`` but
-every forward fails (measured at 112², 224², 224x448, 448², 518²; study_a.md §3, pitfall 1): its reassemble
+every forward fails (measured at 112², 224², 224x448, 448², 518²): its reassemble
 factors are the encoder stride divided by 4, 8, 16, 32 and truncated to integers (3, 1, 1, ½ for stride 14),
 so the fusion blocks receive maps of mismatched sizes. It works only with patch-16 ViTs.
 

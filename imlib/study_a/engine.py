@@ -1,7 +1,8 @@
 """The Study A training engine: one host run of one large network, as the hosts' official scripts train it.
 
 What it shares with the Study B engine is imported from there (device choice, bf16 autocast, atomic
-checkpoints, the divergence error); what differs is the protocol of the hosts (their official Cityscapes recipes, :mod:`imlib.study_a.recipe`):
+checkpoints, the divergence error); what differs is the protocol of the hosts (their official Cityscapes
+recipes, :mod:`imlib.study_a.recipe`):
 
 * the host's optimiser (SGD momentum 0.9 for the CNN hosts, AdamW betas 0.9/0.999 for the DINOv2 hosts),
   per-iteration poly LR (power 0.9) with the backbone/head LR groups of the host; the LR is scaled linearly
@@ -101,6 +102,8 @@ def make_optimizer(groups: list[dict], recipe, lr: float) -> torch.optim.Optimiz
 
 @dataclass
 class TrainOutcome:
+    """What :func:`train_host` returns: the history, the best and the last evaluation, and the weight files."""
+
     history: list[dict[str, Any]]  # one entry per epoch: mean loss parts, LR, seconds, and the evaluation if any
     best: dict[str, Any]  # {"miou", "epoch", "network"}: the best evaluation over epochs and networks
     last: dict[str, Any]  # {"epoch", "scores": {network: miou}}: the final evaluation

@@ -2,7 +2,7 @@
 
 Windows are full size and shifted inside the image (the last window of a row or column ends at the border:
 UniMatch V2's and U2PL's ``eval.py`` style), softmax summed where they overlap. UniMatch's own truncated edge
-windows (e.g. 801 x 446) are not used: smp needs sizes divisible by the output stride (study_a.md pitfall 3).
+windows (e.g. 801 x 446) are not used: smp needs sizes divisible by the output stride.
 An image smaller than the window in a dimension is zero-padded (after normalisation) up to a multiple of the
 output stride and the logits cropped back. The metric is the standard one: one confusion matrix over the whole
 validation set (255 never counted), IoU per class, mean over the classes that occur.

@@ -15,7 +15,7 @@ training recipe. Encoders:
   dilation follows the hosts (and torchvision): the first block of a dilated stage keeps the previous
   dilation, the others get the new one (smp dilates every block of the stage).
 
-What still differs from the hosts' own DeepLabV3+ (study_a.md §3, pitfall 2), so results are
+What still differs from the hosts' own DeepLabV3+, so results are
 "DeepLabV3+-like", not the hosts' exact network:
 
 - smp's decoder uses depthwise-separable 3x3 convs after the ASPP and in the fuse block (the ASPP branches
@@ -46,9 +46,12 @@ Perturb = Callable[[list[Tensor]], list[Tensor]]
 
 
 class SegOutput(NamedTuple):
-    logits: Tensor  # (B', C, H, W) at the input size
-    aux: Tensor | None  # (B', C, H, W) aux-head logits at the input size, None without an aux head
-    rep: Tensor | None  # (B', rep_dim, H/4, W/4) representation, None without a rep head
+    """One forward pass of :class:`StudyANet` (B' >= B when a perturbation grew the batch): what any host's
+    loss may need, so all hosts share one network."""
+
+    logits: Tensor  #: (B', C, H, W): class logits at the input size
+    aux: Tensor | None  #: (B', C, H, W) or None: aux-head logits at the input size, None without an aux head
+    rep: Tensor | None  #: (B', rep_dim, H/4, W/4) or None: representation for U2PL's contrastive loss
 
 
 def _init_conv(module: nn.Module) -> None:

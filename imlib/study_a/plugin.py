@@ -1,4 +1,4 @@
-"""The IM plug-in: inconsistency masks from n finished host runs, for any host (study_a.md §4).
+"""The IM plug-in: inconsistency masks from n finished host runs, for any host.
 
 The teachers label every unlabeled image at full resolution with the same sliding-window inference as the
 evaluation; where their argmax maps differ is the inconsistency mask, written as 255 (ignore) into the
@@ -26,10 +26,12 @@ from imlib.study_a.hosts import get_host
 
 @dataclass
 class IMLabels:
-    paths: dict[Path, Path]  # unlabeled image -> its IM pseudo-label PNG
-    im_fraction: float  # mean share of IM pixels per image
-    im_fraction_range: tuple[float, float]
-    class_agreement: list[float | None]  # per class c: share of teacher 1's c-pixels all teachers agree on
+    """The plug-in's pseudo-labels on disk and how much of them the mask took."""
+
+    paths: dict[Path, Path]  #: unlabeled image -> its IM pseudo-label PNG
+    im_fraction: float  #: mean share of IM pixels per image
+    im_fraction_range: tuple[float, float]  #: smallest and largest share of IM pixels in an image
+    class_agreement: list[float | None]  #: per class c, share of teacher 1's c-pixels all teachers agree on
 
 
 def teacher_network(host_key: str) -> str:

@@ -95,6 +95,9 @@ class TimingInfo:
 
 @dataclass
 class StudyARecord:
+    """One Study A run as saved in its JSON file: configuration, data, host, plug-in, result, schedule and
+    provenance; the book's Study A tables read only these."""
+
     run_id: str
     created: str
     config: StudyAConfig

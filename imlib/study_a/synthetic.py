@@ -1,12 +1,13 @@
-"""A seeded, synthetic Cityscapes-like stand-in written in the Study A layout (study_a.md §5.1).
+"""A seeded, synthetic Cityscapes-like stand-in written in the Study A layout, for runs at smoke scale.
 
 It lets every Study A code path (split lists, readers, augmentation, hosts, the IM plug-in) run in minutes on
 a CPU without the real download. It is written exactly as ``prepare_study_a`` writes the real data, so the
 same reader (:func:`imlib.data.official.cityscapes.study_a_pairs`) serves both::
 
-    leftImg8bit/{train,val}/<city>/<stem>_leftImg8bit.png            RGB uint8
-    gtFine/{train,val}/<city>/<stem>_gtFine_labelTrainIds.png        train ids 0..18, 255 void
-    splits/<n_labeled>/{labeled,unlabeled}.txt, splits/val.txt       U2PL-style lines
+    leftImg8bit/{train,val}/<city>/<stem>_leftImg8bit.png       RGB uint8
+    gtFine/{train,val}/<city>/<stem>_gtFine_labelTrainIds.png   ids 0..18, 255 void
+    splits/<n_labeled>/{labeled,unlabeled}.txt                  U2PL-style lines
+    splits/val.txt
     manifest.json
 
 Scenes: a sky band, a building band with vegetation, poles and traffic signs, a road with a sidewalk strip,

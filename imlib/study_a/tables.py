@@ -75,9 +75,9 @@ def comparison(records: list[StudyARecord], paper_dir: Path = PAPER_DIR, variant
         found = {} if mine.empty else {(m, s): t for m, s, p, t in zip(mine.method, mine.split, mine.plus_im, mine.text)
                                        if p == plus_im}
         wide[col] = [found.get((m, s), "not run") for m, s in zip(wide.method, wide.split)]
-    order = {s: i for i, s in enumerate(SPLITS)}
-    return wide.sort_values(["group", "method", "split"], key=lambda s: s.map(order) if s.name == "split" else s,
-                            ascending=[False, True, True]).reset_index(drop=True)
+    order = {"split": {s: i for i, s in enumerate(SPLITS)},
+             "method": {m: i for i, m in enumerate(dict.fromkeys(rep.method))}}  # the paper's order
+    return wide.sort_values(["method", "split"], key=lambda s: s.map(order[s.name])).reset_index(drop=True)
 
 
 def variants_table(records: list[StudyARecord]) -> pd.DataFrame:
@@ -94,3 +94,85 @@ def variants_table(records: list[StudyARecord]) -> pd.DataFrame:
                 s_per_iteration=("s_per_iteration", "mean"), device=("device", "first"), commit=("commit", "first"))
            .reset_index())
     return out.round({"best_miou": 1, "last_miou": 1, "im_fraction": 3, "s_per_iteration": 3})
+
+
+# --- Tables for the book: the paper's table and this project's runs apart --------------------------------
+
+SPLIT_LABELS = {"1/16": "1/16 (186)", "1/8": "1/8 (372)", "1/4": "1/4 (744)", "1/2": "1/2 (1488)"}  # labeled images
+
+
+def host_label(method: str, backbone: str) -> str:
+    return f"{method} · {backbone}"
+
+
+def paper_table(paper_dir: Path = PAPER_DIR) -> pd.DataFrame:
+    """The paper's reported mIoU (%) as a table that fits a page: per host (method · backbone, in the
+    paper's order) three rows, without IM, with IM and the gain in mIoU points; one column per split (the
+    labeled images in brackets)."""
+    comp = comparison([], paper_dir)
+    rep = reported(paper_dir)
+    hosts = list(dict.fromkeys(host_label(m, b) for m, b in zip(rep.method, rep.backbone)))  # the paper's order
+    comp["host"] = [host_label(m, b) for m, b in zip(comp.method, comp.backbone)]
+    rows = ("without IM", "with IM", "gain")
+    long = comp.rename(columns={"IM gain": "gain"}).melt(id_vars=["host", "split"], value_vars=list(rows),
+                                                          var_name="row", value_name="miou")
+    wide = long.pivot(index=["host", "row"], columns="split", values="miou")
+    wide = wide.reindex(pd.MultiIndex.from_product([hosts, rows], names=["host", ""]))[list(SPLITS)]
+    wide.columns = pd.Index([SPLIT_LABELS[s] for s in SPLITS], name="split (labeled images)")
+    return wide
+
+
+def reproduced_table(records: list[StudyARecord], variant: str = "G") -> pd.DataFrame:
+    """This project's Study A runs alone, shaped like :func:`paper_table`: per host two rows, without IM and
+    with IM of ``variant`` (each with its preset and data where the records hold several), one column per
+    split that has runs; a cell is the best validation mIoU (%), mean over seeds ± the half-width of the
+    95 % t interval, with the number of seeds; † the smoke preset or a synthetic stand-in (a code check)."""
+    mine = cells(records, variant)
+    if mine.empty:
+        return pd.DataFrame()
+    text = [f"{m:.1f}" + (f" ± {h:.1f}" if n > 1 else "") + (" †" if marked else "") + f" (n={n})"
+            for m, h, n, marked in zip(mine["mean"], mine.half_width, mine.seeds, mine.marked)]
+    several = mine[["preset", "dataset"]].drop_duplicates().shape[0] > 1
+    rows = [("with IM" if p else "without IM") + (f" ({pr}, {d})" if several else "")
+            for p, pr, d in zip(mine.plus_im, mine.preset, mine.dataset)]
+    mine = mine.assign(text=text, row=rows, order=[int(p) for p in mine.plus_im])
+    hosts = list(dict.fromkeys(reported().method))  # the paper's order
+    mine = mine.sort_values(["method", "preset", "dataset", "order"], kind="stable",
+                            key=lambda c: c.map(lambda v: hosts.index(v) if v in hosts else len(hosts))
+                            if c.name == "method" else c)
+    splits = [s for s in SPLITS if s in set(mine.split)]
+    wide = mine.pivot(index=["method", "row"], columns="split", values="text")
+    wide = wide.reindex(list(dict.fromkeys(zip(mine.method, mine.row))))[splits].fillna("not run")
+    wide.index.names = ["host", ""]
+    wide.columns = pd.Index([SPLIT_LABELS[s] for s in splits], name="split (labeled images)")
+    return wide
+
+
+def format_variants(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`variants_table` for reading on a page: one row per host and plug-in variant (in the paper's
+    order), readable headings, the mask's share in %; the data, preset, device and commit left out (they
+    go in the caption: :func:`provenance_line`)."""
+    if frame.empty:
+        return frame
+    order = {h: i for i, h in enumerate(dict.fromkeys(reported().method))}  # the paper's order
+    frame = frame.sort_values("method", key=lambda m: m.map(lambda v: order.get(v, len(order))), kind="stable")
+    short = {"+IM (G: IM as data)": "+IM (G)", "+IM (M: masked losses)": "+IM (M)", "+IM (O: online)": "+IM (O)"}
+    out = pd.DataFrame({
+        "host": frame.method, "plug-in": frame.plug_in.map(lambda v: short.get(v, v)), "split": frame.split,
+        "seeds": frame.seeds, "best mIoU %": frame.best_miou, "last mIoU %": frame.last_miou,
+        "masked % of unlabeled pixels": (frame.im_fraction * 100).round(1),
+        "iterations": frame.iterations, "s / iteration": frame.s_per_iteration})
+    return out.set_index(["host", "plug-in"])
+
+
+def provenance_line(records: list[StudyARecord]) -> str:
+    """Where a set of Study A runs came from, in one line: presets, data, devices, commits."""
+    frame = runs(records)
+    if frame.empty:
+        return "no runs"
+
+    def joined(col):
+        return ", ".join(sorted(set(frame[col].astype(str))))
+
+    return (f"preset {joined('preset')}; data {joined('dataset')}; device {joined('device')}; "
+            f"commit {joined('commit')}")

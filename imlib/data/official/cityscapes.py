@@ -1,9 +1,11 @@
-"""Cityscapes from the official download, for both studies (paper-notes §6-§8).
+"""Cityscapes from the official download, for both studies: Study B's small images, Study A's benchmark.
 
 Expected under ``src`` (the unpacked ``leftImg8bit_trainvaltest.zip`` and ``gtFine_trainvaltest.zip``)::
 
-    leftImg8bit/{train,val}/<city>/<city>_<seq>_<frame>_leftImg8bit.png      2975 / 500 images
-    gtFine/{train,val}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png       their label ids 0..33
+    leftImg8bit/{train,val}/<city>/<stem>_leftImg8bit.png   2975 / 500 images
+    gtFine/{train,val}/<city>/<stem>_gtFine_labelIds.png    label ids 0..33
+
+with ``<stem>`` = ``<city>_<seq>_<frame>``.
 
 **Study B** (``prepare``, the from-scratch U-Net protocol): every image scaled by 0.2 and rounded up to a
 multiple of 16 (2048 x 1024 -> 416 x 208; bilinear images, nearest labels), 10 % of train labeled (297 / 2678,
@@ -12,8 +14,8 @@ seeded), the official val split in halves for validation and test (250 / 250). C
 * ``"trainids"`` (default): the 19 evaluation classes of the benchmark at ids 1..19, class 0 the IM class, and
   the void label ids (unlabeled, ego vehicle, static, parking, rail track, ...) set to 255, ignored by the loss
   and the metric. The original fed all 34 label ids to a 35-way softmax with "unlabeled" (id 0) left at 0,
-  where it collides with the IM class, and its per-image mIoU counted the void classes (paper-notes §13.3);
-  neither is copied here.
+  where it collides with the IM class, and its per-image mIoU counted the void classes (in the
+  authors' code); neither is copied here.
 * ``"paper"``: the paper's 35 outputs, label id ``i`` at ``i + 1`` (so "unlabeled" no longer collides with the
   IM class) and the void classes trained and scored as in the original: the setting to put beside the
   paper's Study B Cityscapes column, whose numbers were computed this way.

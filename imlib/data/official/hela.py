@@ -1,10 +1,12 @@
-"""HeLa (the paper authors' release, ODC-BY) as a multi-label task: alive, dead, position (paper-notes §8).
+"""HeLa (the paper authors' release, ODC-BY) as a multi-label task: alive, dead, position.
 
 Expected under ``src`` (the unpacked release)::
 
-    original_data/{train_full,val,test}/brightfield/<stem>.<ext>     the grey input
-    original_data/{train_full,val,test}/{alive,dead}/<stem>.png      binary masks
-    original_data/{train_full,val,test}/mod_position/<stem>.png      position discs (or position/)
+    original_data/<split>/brightfield/<stem>.<ext>    the grey input
+    original_data/<split>/{alive,dead}/<stem>.png     binary masks
+    original_data/<split>/mod_position/<stem>.png     position discs (or position/)
+
+with ``<split>`` each of ``train_full``, ``val`` and ``test``.
 
 As the paper: 256 x 256 crops with 60 % overlap tiled over each image (n = round(L / (256 x 0.4)) crops per
 axis, start i x L / n, clamped inside the image), every label channel thresholded at > 10, the official

@@ -1,10 +1,13 @@
-"""ISIC 2018 Task 1 from the challenge archives (paper-notes §8).
+"""ISIC 2018 Task 1 from the challenge archives.
 
 Expected under ``src`` (the unpacked official zips)::
 
-    ISIC2018_Task1-2_Training_Input/ISIC_*.jpg        ISIC2018_Task1_Training_GroundTruth/ISIC_*_segmentation.png
-    ISIC2018_Task1-2_Validation_Input/ISIC_*.jpg      ISIC2018_Task1_Validation_GroundTruth/...
-    ISIC2018_Task1-2_Test_Input/ISIC_*.jpg            ISIC2018_Task1_Test_GroundTruth/...
+    ISIC2018_Task1-2_Training_Input/ISIC_*.jpg
+    ISIC2018_Task1-2_Validation_Input/ISIC_*.jpg
+    ISIC2018_Task1-2_Test_Input/ISIC_*.jpg
+    ISIC2018_Task1_Training_GroundTruth/ISIC_*_segmentation.png
+    ISIC2018_Task1_Validation_GroundTruth/...
+    ISIC2018_Task1_Test_GroundTruth/...
 
 As the paper: every image and mask resized to 256 x 256 (bilinear, aspect not kept; masks nearest here,
 the paper's bilinear mask resize followed by its floor(mask / 255) decoding keeps the same pixels apart from

@@ -1,4 +1,4 @@
-"""SUIM (underwater scenes, 8 classes) from the authors' release (paper-notes §8).
+"""SUIM (underwater scenes, 8 classes) from its authors' release.
 
 Expected under ``src``::
 

@@ -1,8 +1,8 @@
 """The Host interface the Study A engine trains, and the pieces every host shares.
 
 A host turns one step's batches into a loss, the way its official Cityscapes code does; the engine owns the
-optimiser, the LR schedule, DDP and evaluation. Variants of the IM plug-in (study_a.md §4) that touch the
-host: ``M`` leaves the offline inconsistency mask (``UnlabeledBatch.im_mask``) out of every unsupervised
+optimiser, the LR schedule, DDP and evaluation. Variants of the IM plug-in (:mod:`imlib.study_a.plugin`) that
+touch the host: ``M`` leaves the offline inconsistency mask (``UnlabeledBatch.im_mask``) out of every unsupervised
 term, ``O`` the pixels where two predictors of the host disagree (``online_im``); ``G`` changes only the
 data, so a host sees it as ``"none"``.
 """
@@ -150,10 +150,11 @@ def paste_reversed(box: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 class TeacherHost(Host):
     """A host with an EMA teacher (U2PL, iMAS, UniMatch V2): momentum and whether BN statistics are averaged come from
-    the recipe (pitfall 9: U2PL averages the parameters only). The decay d = min(1 - 1 / (t + 1), m) applies
-    from step 0; officially the teacher is a plain copy of the student during the first epoch (U2PL and iMAS
-    with ``sup_only_epoch: 0``) and the same formula applies after it. The host does not know the epoch
-    length, and the first epoch's state decays away within a few hundred steps either way."""
+    the recipe (U2PL averages the parameters only; its teacher's BN statistics update in its own forward).
+    The decay d = min(1 - 1 / (t + 1), m) applies from step 0; officially the teacher is a plain copy of the
+    student during the first epoch (U2PL and iMAS with ``sup_only_epoch: 0``) and the same formula applies
+    after it. The host does not know the epoch length, and the first epoch's state decays away within a few
+    hundred steps either way."""
 
     def __init__(self, net: nn.Module, *args, **kwargs):
         super().__init__(net, *args, **kwargs)
