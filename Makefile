@@ -12,11 +12,12 @@ BOOK     := HF_HUB_OFFLINE=1 PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter-book b
 .PHONY: reproduce test install book book-check linkcheck screenshots clean
 
 # pip >= 25 shows build-backend warnings even with --quiet; setuptools writes one on every editable install
-# ("Editable installation. Please be careful with folders ... same name as your package"): filtered by its text
+# ("Editable installation. Please be careful with folders ... same name as your package"): filtered by its text.
+# -qq: pip's own output down to errors (a machine's index configuration can add a warning line per package)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[book,test]"
+	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --quiet -e ".[book,test]"
 	$(BIN)/python -m compileall -q $(VENV)/lib > /dev/null 2>&1 || true
 	touch $(STAMP)
 
@@ -53,15 +54,16 @@ linkcheck: $(STAMP)
 	-$(BOOK) --builder linkcheck --path-output _build/linkcheck . > _build/linkcheck.log 2>&1
 	$(BIN)/python -m imlib.bookcheck links _build/linkcheck/_build/html/output.json
 
-## headless screenshots of a few pages (needs Debian's chromium; not part of CI)
+## headless screenshots of every page at 1280 px, 9000 px tall (needs Debian's chromium; not part of CI)
 screenshots:
 	command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
 	mkdir -p _build/screenshots
-	for page in book/intro notebooks/study_b notebooks/im_creation notebooks/generations; do \
+	for page in $$(cd _build/html && ls book/*.html notebooks/*.html); do \
 	  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
 	    --disable-component-update --disable-sync --user-data-dir=$$(mktemp -d) --hide-scrollbars \
-	    --virtual-time-budget=4000 --window-size=1280,1600 \
-	    --screenshot=_build/screenshots/$$(basename $$page).png file://$(abspath _build/html)/$$page.html 2>/dev/null; \
+	    --virtual-time-budget=4000 --window-size=1280,9000 \
+	    --screenshot=_build/screenshots/$$(echo $$page | tr / _ | sed 's/.html$$//').png \
+	    file://$(abspath _build/html)/$$page 2>/dev/null; \
 	done
 	ls -l _build/screenshots
 
