@@ -39,7 +39,7 @@ test: $(STAMP)
 ## the book, strictly: any warning or failing notebook fails the build (execution is cached); then every image
 ## must have alt text. MathJax comes from the pip package sphinx-mathjax-offline (the math renders offline).
 book: $(STAMP)
-	$(BOOK) -W -n --keep-going .
+	$(BOOK) -q -W -n --keep-going .
 	$(MAKE) --no-print-directory book-check
 
 ## every <img> of the built pages has alt text (names page and image otherwise)
