@@ -95,13 +95,13 @@ cfg = make_config(preset, host=host, dataset=dataset, split=split, seed=seed,
                   allow_stand_in=allow_stand_in,
                   results_dir=str(project_path(results_dir)),
                   work_dir=str(project_path(work_dir)), **extra, **overrides)
-print(f"{cfg.run_id}: training on {colab.device_line(cfg.device, cfg.amp)}")
+print(f"{cfg.run_id}\ntraining on {colab.device_line(cfg.device, cfg.amp)}")
 if warning := colab.paper_on_cpu_warning(cfg.preset, cfg.device):
     print(warning)
 record = run(cfg, progress=False)
 best, schedule = record.result, record.schedule
-print(f"{record.data.description}, {schedule.total_iterations} iterations "
-      f"({schedule.lr_rule})")
+print(f"{record.data.description}, {schedule.total_iterations} iterations")
+print(f"learning rate: {schedule.lr_rule}")
 print(f"val mIoU best {best.best_miou:.2f} ({best.best_network}, epoch "
       f"{best.best_epoch + 1}), last {best.last_miou:.2f}")
 
