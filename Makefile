@@ -17,7 +17,7 @@ BOOK     := HF_HUB_OFFLINE=1 PATH=$(abspath $(BIN)):$$PATH $(BIN)/jupyter-book b
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --quiet --upgrade pip
-	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --quiet -e ".[book,test]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet --quiet -e ".[book,test,cluster]"
 	$(BIN)/python -m compileall -q $(VENV)/lib > /dev/null 2>&1 || true
 	touch $(STAMP)
 

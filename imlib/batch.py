@@ -272,6 +272,21 @@ def why_run(cfg: RunConfig, rerun_older: bool, commit: str) -> str | None:
     return None
 
 
+def still_to_run(configs: list[RunConfig], rerun_older: bool, commit: str, report: BatchReport) -> list[RunConfig]:
+    """The configurations that must run (:func:`why_run`); the finished ones are added to ``report.skipped``,
+    and why a run with a record runs again to ``report.rerun`` (every executor uses this rule)."""
+    todo = []
+    for cfg in configs:
+        reason = why_run(cfg, rerun_older, commit)
+        if reason is None:
+            report.skipped.append(cfg.run_id)
+        else:
+            todo.append(cfg)
+            if reason != "no record yet":
+                report.rerun[cfg.run_id] = reason
+    return todo
+
+
 def reference_fingerprint(cfg: RunConfig) -> tuple:
     """What decides a seed's reference (LDT) models: runs with equal fingerprints share them."""
     return (cfg.study, cfg.dataset, cfg.seed) + tuple(repr(getattr(cfg, k)) for k in semantic_fields(DATA, TRAINING))
@@ -355,16 +370,7 @@ def run_batch(configs: list[RunConfig], jobs: int = 1, executor: str = "notebook
                          "one seed per notebook")
     report = BatchReport()
     t0 = time.perf_counter()
-    commit = provenance.git_commit()
-    todo = []
-    for cfg in configs:
-        reason = why_run(cfg, rerun_older, commit)
-        if reason is None:
-            report.skipped.append(cfg.run_id)
-        else:
-            todo.append(cfg)
-            if reason != "no record yet":
-                report.rerun[cfg.run_id] = reason
+    todo = still_to_run(configs, rerun_older, provenance.git_commit(), report)
     # a progress bar on a terminal only (disable=None: off when stderr is not a TTY, e.g. a log file, where its
     # redraws would interleave with the result lines); each finished run prints one line with the count
     bar = tqdm(total=len(todo), desc="batch", disable=None if progress else True)

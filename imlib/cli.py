@@ -172,11 +172,32 @@ def cmd_batch(a) -> int:
                                      **_overrides(a)})
     from imlib.config import check_stand_in
 
+    if a.status:
+        from imlib import slurm
+
+        rows = slurm.status(configs)
+        width = max(len(r[0]) for r in rows) if rows else 0
+        for run_id, state, detail in rows:
+            print(f"{run_id:<{width}}  {state:<8} {detail}".rstrip())
+        counts = {s: sum(r[1] == s for r in rows) for s in dict.fromkeys(r[1] for r in rows)}
+        print("status: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        return 0
     for cfg in configs:  # before anything trains, not once per failed run
         check_stand_in(cfg.preset, cfg.dataset, cfg.allow_stand_in)
-    jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
-    rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet, rerun_older=a.rerun_older,
-                          pack_seeds=a.pack_seeds)
+    if a.executor == "slurm":
+        from imlib import slurm
+
+        if a.pack_seeds:
+            raise ValueError("--pack-seeds runs seed groups in-process; with --executor slurm each cell is a job")
+        rep = slurm.submit(configs, profile=a.slurm_profile, overrides=_pairs(a.slurm, "--slurm"),
+                           rerun_older=a.rerun_older, wait=not a.detach)
+        if a.detach:
+            print(f"batch: {len(rep.skipped)} already done; the rest submitted (imlib batch --status follows them)")
+            return 0
+    else:
+        jobs = batch.default_jobs() if a.jobs == "auto" else int(a.jobs)
+        rep = batch.run_batch(configs, jobs=jobs, executor=a.executor, progress=not a.quiet,
+                              rerun_older=a.rerun_older, pack_seeds=a.pack_seeds)
     for run_id, reason in rep.rerun.items():
         print(f"rerun {run_id}: {reason}")
     print(f"batch: {len(rep.done)} run, {len(rep.skipped)} already done, {len(rep.failed)} failed "
@@ -307,8 +328,16 @@ def add_batch(sub) -> None:
                         "without IM and with IM variant G, and UniMatch with variants M and O)")
     b.add_argument("--seeds", nargs="+", type=int, default=[0])
     b.add_argument("--splits", nargs="+", default=["1/8"], help="Study A: the labeled splits")
-    b.add_argument("--executor", default="notebook", choices=["notebook", "inprocess"],
-                   help="notebook: papermill runs notebooks/train.py per run (default); inprocess: no kernel")
+    b.add_argument("--executor", default="notebook", choices=["notebook", "inprocess", "slurm"],
+                   help="notebook: papermill runs notebooks/train.py per run (default); inprocess: no kernel; "
+                        "slurm: one Slurm job per run through submitit (each runs the notebook)")
+    b.add_argument("--slurm-profile", default=None, metavar="TOML",
+                   help="slurm: resources (partition, account, gpus_per_node, ...; tables [b.paper], [a.paper])")
+    b.add_argument("--slurm", nargs="*", metavar="KEY=VALUE", help="slurm: a resource for every job, e.g. "
+                   "partition=gpu timeout_min=120")
+    b.add_argument("--detach", action="store_true", help="slurm: submit and return (default: wait for the jobs)")
+    b.add_argument("--status", action="store_true",
+                   help="show each cell as done / queued / running / failed / not run (records and Slurm's queue)")
     b.add_argument("--rerun-older", action="store_true",
                    help="also rerun runs whose record was written by another commit (regenerate committed records)")
     b.add_argument("--jobs", default="auto", help="runs at once (auto: one per GPU, else one per CPU core, max 8)")

@@ -290,11 +290,13 @@ def _reject_constant(name: str) -> None:
 
 def load_all(root: str | Path) -> list[RunRecord]:
     """Every record under ``root`` (sorted by path); none when the folder does not exist. Study A records
-    (``root/study_a/``) have their own schema and reader: :func:`imlib.study_a.records.load_all`."""
+    (``root/study_a/``) have their own schema and reader: :func:`imlib.study_a.records.load_all`; folders
+    whose name starts with ``_`` hold the batches' bookkeeping (``_failures``, ``_slurm``), not records."""
     root = Path(root)
     if not root.exists():
         return []
-    return [load(p) for p in sorted(root.rglob("*.json")) if p.relative_to(root).parts[0] != STUDY_A_FOLDER]
+    return [load(p) for p in sorted(root.rglob("*.json"))
+            if p.relative_to(root).parts[0] != STUDY_A_FOLDER and not p.relative_to(root).parts[0].startswith("_")]
 
 
 def from_dict(raw: dict[str, Any]) -> RunRecord:
