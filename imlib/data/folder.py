@@ -77,21 +77,35 @@ def scan(src: Path) -> tuple[dict[str, Path], dict[str, Any], dict[str, Path]]:
 
 # --- decide the kind --------------------------------------------------------------------------------------
 
+IGNORE = "<ignore>"  # the name read_classes gives a void id: its pixels become 255 (never trained or scored)
+
+
 def read_classes(path: Path) -> dict[int, str]:
     """``classes.txt``: one ``<id> <name>`` per line (blank lines and ``#`` comments allowed), ids 0..254
-    (255 means ignore). It fixes a multi-class task's palette and names its classes."""
+    (255 means ignore). It fixes a multi-class task's palette and names its classes. A line
+    ``ignore <id> [<id> ...]`` declares void ids (e.g. a street scene's "void" 11): their pixels are ignored
+    like 255, neither trained on nor scored, and they are not classes (named ``IGNORE`` in the result)."""
     classes: dict[int, str] = {}
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         head, _, name = line.partition(" ")
+        if head == "ignore":
+            ids = name.split()
+            if not ids or not all(i.isdigit() and 0 <= int(i) <= 254 for i in ids):
+                raise DatasetError(f"{path}:{n}: expected 'ignore <id> [<id> ...]' with ids in 0..254, got {line!r}")
+            for i in map(int, ids):
+                if i in classes:
+                    raise DatasetError(f"{path}:{n}: class id {i} listed twice")
+                classes[i] = IGNORE
+            continue
         if not head.isdigit() or not name.strip() or not 0 <= int(head) <= 254:
             raise DatasetError(f"{path}:{n}: expected '<id> <name>' with an id in 0..254, got {line!r}")
         if int(head) in classes:
             raise DatasetError(f"{path}:{n}: class id {head} listed twice")
         classes[int(head)] = name.strip()
-    if not classes:
+    if not any(v != IGNORE for v in classes.values()):
         raise DatasetError(f"{path}: no classes listed (expected one '<id> <name>' per line)")
     return classes
 
@@ -239,10 +253,10 @@ def map_classes(kind: str, labels: dict[str, np.ndarray], classes: dict[int, str
     if kind == "multilabel":
         return labels, list(_mask_channels(src)), None
     found = set().union(*(set(np.unique(m).tolist()) for m in labels.values()))
-    ids = sorted(classes) if classes is not None else sorted(found - {255})
+    ids = sorted(k for k, v in classes.items() if v != IGNORE) if classes is not None else sorted(found - {255})
     if len(ids) > 254:
         raise DatasetError(f"{src / 'masks'}: {len(ids)} distinct class ids; at most 254 are supported")
-    lut = np.full(256, 255, np.uint8)
+    lut = np.full(256, 255, np.uint8)  # what is not a class (255, declared void ids) is ignored
     lut[ids] = np.arange(1, len(ids) + 1)
     names = ["IM"] + [classes[v] if classes else f"class {v}" for v in ids]
     return {s: lut[m][None] for s, m in labels.items()}, names, ids
@@ -258,6 +272,7 @@ class Folder:
     in_channels: int
     class_names: list[str]
     class_ids: list[int] | None
+    ignore_ids: list[int]  # mask values declared void in classes.txt (stored as 255)
     size: int
     images: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
@@ -288,7 +303,8 @@ def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None)
     arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})
     files = (Pairs(images, masks).files() + list(unlabeled.values())
              + ([src / "classes.txt"] if classes is not None else []))
-    return Folder(kind, in_channels, class_names, ids, size, arrays, labels, sorted(unlabeled), files)
+    void = sorted(k for k, v in (classes or {}).items() if v == IGNORE)
+    return Folder(kind, in_channels, class_names, ids, void, size, arrays, labels, sorted(unlabeled), files)
 
 
 # --- split and write --------------------------------------------------------------------------------------
@@ -326,7 +342,7 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
         return {"kind": folder.kind, "in_channels": folder.in_channels, "class_names": folder.class_names,
                 "size": size, "seed": seed, "labeled_fraction": labeled_fraction, "val_fraction": val_fraction,
                 "test_fraction": test_fraction, "splits": {k: len(v) for k, v in split.items()},
-                "class_ids": folder.class_ids}
+                "class_ids": folder.class_ids, "ignore_ids": folder.ignore_ids}
 
     return prepare_dataset(src, dst, splits_dir, name, read=lambda src: read_folder(src, kind, size, in_channels),
                            split=split, encode=lambda folder, part, names: folder.stack(names), describe=describe,

@@ -128,8 +128,9 @@ def _colours(im) -> list[tuple[int, ...]]:
 
 
 def read_mask(path: Path) -> np.ndarray:
-    """A mask's values, one per pixel (grey, 'L'). A JPEG mask (``refuse_lossy``) or a colour one is an
-    error: converting colours to grey would silently make new, meaningless values."""
+    """A mask's values, one per pixel (grey, 'L', or 16-bit ids read at their depth: a value above 255 is an
+    error, never clipped). A JPEG mask (``refuse_lossy``) or a colour one is an error: converting colours to
+    grey would silently make new, meaningless values."""
     refuse_lossy(path)
     with open_image(path) as im:
         im.load()
@@ -139,6 +140,13 @@ def read_mask(path: Path) -> np.ndarray:
             raise DatasetError(f"{path}: a colour mask (mode {im.mode}, colours such as "
                                f"{', '.join(map(str, colours[:3]))}); a mask holds one value per pixel: convert "
                                f"each colour to a class id (0, 1, 2, ...) and name them in classes.txt")
+        if im.mode.startswith("I"):  # 16- or 32-bit ids: read as they are, never clipped to 8 bits
+            values = np.asarray(im).astype(np.int64)
+            big = sorted(set(np.unique(values[(values < 0) | (values > 255)]).tolist()))
+            if big:
+                raise DatasetError(f"{path}: a {im.mode} mask with values that do not fit the 8-bit labels (class "
+                                   f"ids 0..254, 255 = ignore): {big[:10]}; renumber the classes to 0..254")
+            return values.astype(np.uint8)
         return np.asarray(im.convert("L"))
 
 

@@ -1,0 +1,68 @@
+"""People's own data as it is (issue 18): void ids declared in classes.txt and 16-bit masks read at their depth,
+on small generated folders, through the CLI as a user runs it."""
+import json
+
+import numpy as np
+from PIL import Image
+
+from imlib.data.folder import IGNORE, read_classes
+from test_faults_folder import manifest, one_error, prepare_cli
+from test_folder import _save, make_folder
+
+
+def _labels(tmp_path):
+    parts = {}
+    for part in ("labeled", "val", "test"):
+        with np.load(tmp_path / "prep" / "x" / f"{part}.npz") as z:
+            parts[part] = z["labels"] if "labels" in z else z[list(z.keys())[-1]]
+    return parts
+
+
+def test_a_void_id_declared_in_classes_txt_is_ignored_not_a_class(tmp_path, capsys):
+    src = make_folder(tmp_path / "src", kind="multiclass")  # ids 10 ground, 20 square, 30 stripe
+    (src / "classes.txt").write_text("10 ground\n20 square\nignore 30   # the stripe is 'void'\n")
+    rc, err = prepare_cli(src, tmp_path, capsys)
+    assert rc == 0, err
+    info = manifest(tmp_path)
+    assert info["class_names"] == ["IM", "ground", "square"] and info["class_ids"] == [10, 20]
+    assert info["ignore_ids"] == [30]
+    labels = np.concatenate([v.reshape(-1) for v in _labels(tmp_path).values()])
+    assert set(np.unique(labels).tolist()) == {1, 2, 255}  # the void stripe is 255 = ignore, never a class
+
+
+def test_void_lines_are_checked(tmp_path):
+    path = tmp_path / "classes.txt"
+    path.write_text("1 road\nignore 11 12\n")
+    assert read_classes(path) == {1: "road", 11: IGNORE, 12: IGNORE}
+    for bad, said in (("1 road\nignore\n", "expected 'ignore <id>"), ("1 road\nignore 300\n", "ids in 0..254"),
+                      ("1 road\nignore 1\n", "class id 1 listed twice"), ("ignore 3\n", "no classes listed")):
+        path.write_text(bad)
+        try:
+            read_classes(path)
+        except Exception as e:  # DatasetError, one line naming the file and line
+            assert said in str(e) and str(path) in str(e)
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+
+
+def test_16_bit_class_ids_are_read_at_their_depth_and_too_large_ids_are_an_error(tmp_path, capsys):
+    src = make_folder(tmp_path / "src", kind="multiclass")
+    for p in sorted((src / "masks").glob("*.png")):  # the same ids, stored as 16-bit PNGs
+        Image.fromarray(np.asarray(Image.open(p)).astype(np.uint16)).save(p)
+    assert Image.open(next((src / "masks").glob("*.png"))).mode.startswith("I")
+    rc, err = prepare_cli(src, tmp_path, capsys, "--kind", "multiclass")
+    assert rc == 0, err
+    assert manifest(tmp_path)["class_ids"] == [10, 20, 30]
+    bad = sorted((src / "masks").glob("*.png"))[3]
+    m = np.asarray(Image.open(bad)).astype(np.uint16)
+    m[:4, :4] = 300
+    Image.fromarray(m).save(bad)
+    msg = one_error(*prepare_cli(src, tmp_path, capsys, "--kind", "multiclass"))
+    assert str(bad) in msg and "[300]" in msg and "do not fit" in msg
+
+
+def test_the_manifest_of_a_folder_without_void_ids_says_so(tmp_path, capsys):
+    src = make_folder(tmp_path / "src")
+    rc, err = prepare_cli(src, tmp_path, capsys)
+    assert rc == 0, err
+    assert json.loads((tmp_path / "prep" / "x" / "manifest.json").read_text())["ignore_ids"] == []
