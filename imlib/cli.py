@@ -277,6 +277,8 @@ def cmd_prepare(a) -> int:
                    **{k: given[k] for k in preparer.options})
     manifest = json.loads((dst / "manifest.json").read_text())
     print(preparer.summary.format_map({**manifest, "name": name, "dst": dst}))
+    for note in manifest.get("notes", []):
+        print(f"note: {note}")
     return 0
 
 

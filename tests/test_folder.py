@@ -241,7 +241,7 @@ def test_real_cell_sample_counts_match_the_instances(tmp_path):
     (src / "masks" / "position").symlink_to((root / "position").resolve())
     dst = prepare_folder(src, "cells", dst=tmp_path / "prep", splits_dir=tmp_path / "splits", size=512)
     manifest = json.loads((dst / "manifest.json").read_text())
-    assert manifest["kind"] == "multilabel" and manifest["class_names"] == ["alive", "position"]
+    assert manifest["kind"] == "multilabel" and manifest["class_names"] == ["alive", "position", "dead"]  # dead = 0
     counted = truth = 0
     for part in ("labeled", "unlabeled", "val", "test"):
         with np.load(dst / f"{part}.npz") as z:

@@ -66,3 +66,33 @@ def test_the_manifest_of_a_folder_without_void_ids_says_so(tmp_path, capsys):
     rc, err = prepare_cli(src, tmp_path, capsys)
     assert rc == 0, err
     assert json.loads((tmp_path / "prep" / "x" / "manifest.json").read_text())["ignore_ids"] == []
+
+
+def test_instance_and_position_folders_are_refused_never_ignored(tmp_path, capsys):
+    src = make_folder(tmp_path / "src")
+    (src / "instances").mkdir()
+    _save(src / "instances" / "img00.png", np.zeros((40, 48), np.uint16))
+    msg = one_error(*prepare_cli(src, tmp_path, capsys))
+    assert "instances/" in msg and "masks/alive/" in msg and "masks/position/" in msg
+    (src / "instances" / "img00.png").unlink()
+    (src / "instances").rmdir()
+    (src / "extra").mkdir()
+    assert "extra/ are not read" in one_error(*prepare_cli(src, tmp_path, capsys))
+
+
+def test_cells_without_a_dead_channel_still_get_the_cell_count_and_say_so(tmp_path, capsys):
+    from imlib.config import make_config
+    from imlib.data.registry import load_dataset
+
+    src = make_folder(tmp_path / "src", kind="multilabel")  # masks/alive and masks/dead
+    for p in sorted((src / "masks" / "dead").glob("*.png")):  # dead -> position: alive + position only
+        (src / "masks" / "position").mkdir(exist_ok=True)
+        p.rename(src / "masks" / "position" / p.name)
+    (src / "masks" / "dead").rmdir()
+    capsys.readouterr()
+    rc, err = prepare_cli(src, tmp_path, capsys)
+    assert rc == 0, err
+    info = manifest(tmp_path)
+    assert info["class_names"] == ["alive", "position", "dead"] and "all-zero dead channel" in info["notes"][0]
+    ds = load_dataset(make_config("smoke", dataset="x", prepared_dir=str(tmp_path / "prep")))
+    assert ds.task.metric == "mcce" and int(ds.labeled.labels[:, 2].sum()) == 0

@@ -48,12 +48,35 @@ def _mask_channels(src: Path) -> list[str] | None:
     return subdirs or None
 
 
+KNOWN_FOLDERS = ("images", "masks", "unlabeled")
+CELL_FOLDERS = ("instances", "instance", "position", "positions")  # shipped with cell datasets, not read here
+
+
+def check_no_other_folders(src: Path) -> None:
+    """A folder ``prepare folder`` does not read is an error, never silently left out: a cell dataset's
+    ``instances/`` (16-bit ids per cell) or ``position/`` would otherwise be ignored while a binary task is
+    built from ``masks/`` alone. Hidden folders (``.name``) are not data."""
+    other = sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith(".")
+                   and d.name not in KNOWN_FOLDERS)
+    if not other:
+        return
+    cells = [d for d in other if d.lower() in CELL_FOLDERS]
+    if cells:
+        raise DatasetError(f"{src}: folder(s) {', '.join(f'{d}/' for d in cells)} are not read by `imlib prepare "
+                           f"folder` (it reads images/, masks/, unlabeled/); for the cell-count task put one 0/255 "
+                           f"mask per channel in masks/alive/, masks/dead/ and masks/position/ (a disc per cell), "
+                           f"then move {', '.join(cells)} out of {src}")
+    raise DatasetError(f"{src}: folder(s) {', '.join(f'{d}/' for d in other)} are not read by `imlib prepare "
+                       f"folder` (it reads images/, masks/, unlabeled/ and classes.txt); move them out of {src}")
+
+
 def scan(src: Path) -> tuple[dict[str, Path], dict[str, Any], dict[str, Path]]:
     """Pair images with masks; errors for missing folders and unpaired files (listing them)."""
     src = Path(src)
     for sub in ("images", "masks"):
         if not (src / sub).is_dir():
             raise DatasetError(f"{src / sub}: missing folder (expected {src}/images/ and {src}/masks/)")
+    check_no_other_folders(src)
     images = image_files(src / "images")
     if not images:
         raise DatasetError(f"{src / 'images'}: no images ({', '.join(IMAGE_EXTS)})")
@@ -278,6 +301,7 @@ class Folder:
     labels: dict[str, np.ndarray]
     unlabeled: list[str]
     files: list[Path]
+    notes: list[str]  # what was decided for the user (printed by the CLI, kept in the manifest)
 
     def stack(self, names: list[str]) -> Part:
         """The arrays of one split part; an image of unlabeled/ has no mask: every pixel ignored (255)."""
@@ -299,12 +323,24 @@ def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None)
     if kind == "binary":
         check_foreground(labels, src / "masks")
     labels, class_names, ids = map_classes(kind, labels, classes, src)
+    notes = []
+    if kind == "multilabel" and set(class_names) == {"alive", "position"}:
+        # HeLa's cell count needs alive, dead and position; without masks/dead every cell is alive
+        labels = {s: np.concatenate([lab, np.zeros_like(lab[:1])]) for s, lab in labels.items()}
+        class_names = class_names + ["dead"]
+        notes.append("masks/dead/ is absent: an all-zero dead channel was added (every cell alive), so the task "
+                     "is scored by the cell-count error MCCE like HeLa")
+    elif kind == "multilabel" and not {"alive", "position"} <= set(class_names):
+        notes.append(f"channels {', '.join(class_names)}: not HeLa's alive/dead/position, so the task is scored "
+                     f"by mIoU (name the folders masks/alive, masks/dead, masks/position for the cell-count MCCE)")
     labels = {s: np.stack([resize(ch, size, nearest=True) for ch in lab]) for s, lab in labels.items()}
     arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})
     files = (Pairs(images, masks).files() + list(unlabeled.values())
              + ([src / "classes.txt"] if classes is not None else []))
     void = sorted(k for k, v in (classes or {}).items() if v == IGNORE)
-    return Folder(kind, in_channels, class_names, ids, void, size, arrays, labels, sorted(unlabeled), files)
+    if void:
+        notes.append(f"void ids {', '.join(map(str, void))} (classes.txt) are ignored: neither trained on nor scored")
+    return Folder(kind, in_channels, class_names, ids, void, size, arrays, labels, sorted(unlabeled), files, notes)
 
 
 # --- split and write --------------------------------------------------------------------------------------
@@ -342,7 +378,7 @@ def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, ki
         return {"kind": folder.kind, "in_channels": folder.in_channels, "class_names": folder.class_names,
                 "size": size, "seed": seed, "labeled_fraction": labeled_fraction, "val_fraction": val_fraction,
                 "test_fraction": test_fraction, "splits": {k: len(v) for k, v in split.items()},
-                "class_ids": folder.class_ids, "ignore_ids": folder.ignore_ids}
+                "class_ids": folder.class_ids, "ignore_ids": folder.ignore_ids, "notes": folder.notes}
 
     return prepare_dataset(src, dst, splits_dir, name, read=lambda src: read_folder(src, kind, size, in_channels),
                            split=split, encode=lambda folder, part, names: folder.stack(names), describe=describe,
