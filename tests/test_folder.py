@@ -230,7 +230,7 @@ def test_real_isic_sample_prepares(tmp_path):
 def test_real_cell_sample_counts_match_the_instances(tmp_path):
     """The cells as a HeLa-like multi-label folder (alive = all cells, position discs): MCCE's cell count on
     the ground truth agrees with the hand-drawn instances (measured: 1885 of 1888 at full resolution;
-    at 512 px 1874; at 256 px the discs merge and 1658 remain)."""
+    at 512 px 1874; at 256 px 1658 remain: the discs stay separate, the 3x3 erosion deletes the smallest)."""
     from imlib.metrics import count_cells
 
     root = SHARED / "usiigaci_phase_contrast_cells"

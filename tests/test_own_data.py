@@ -96,3 +96,50 @@ def test_cells_without_a_dead_channel_still_get_the_cell_count_and_say_so(tmp_pa
     assert info["class_names"] == ["alive", "position", "dead"] and "all-zero dead channel" in info["notes"][0]
     ds = load_dataset(make_config("smoke", dataset="x", prepared_dir=str(tmp_path / "prep")))
     assert ds.task.metric == "mcce" and int(ds.labeled.labels[:, 2].sum()) == 0
+
+
+def _cells_with_positions(root, n=12, size=96, radius=4):
+    """A cell folder: alive masks and position discs of ``radius`` px on ``size`` px images."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+        alive, pos = np.zeros((size, size), bool), np.zeros((size, size), bool)
+        for cy, cx in rng.integers(12, size - 12, (4, 2)):
+            alive |= (yy - cy) ** 2 + (xx - cx) ** 2 <= 100
+            pos |= (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
+        img[alive] = 200
+        _save(root / "images" / f"c{i:02d}.png", img)
+        _save(root / "masks" / "alive" / f"c{i:02d}.png", (alive * 255).astype(np.uint8))
+        _save(root / "masks" / "dead" / f"c{i:02d}.png", np.zeros((size, size), np.uint8))
+        _save(root / "masks" / "position" / f"c{i:02d}.png", (pos * 255).astype(np.uint8))
+    return root
+
+
+def test_a_size_that_shrinks_position_discs_below_the_erosion_is_warned_about(tmp_path, capsys):
+    from imlib.cell_positions import blobs_lost_to_erosion
+
+    disc = np.zeros((9, 9), bool)
+    disc[3:6, 4] = disc[4, 3:6] = True  # a disc of radius 1: gone after a 3x3 erosion
+    big = np.zeros((9, 9), bool)
+    big[2:7, 2:7] = True
+    assert blobs_lost_to_erosion(disc) == (1, 1) and blobs_lost_to_erosion(big) == (0, 1)
+    src = _cells_with_positions(tmp_path / "src")
+    capsys.readouterr()
+    assert main_prepare(src, tmp_path, "96") == 0
+    assert not [n for n in manifest(tmp_path)["notes"] if n.startswith("warning")]
+    assert main_prepare(src, tmp_path, "32") == 0  # radius 4 -> ~1.3 px: the erosion deletes them
+    notes = manifest(tmp_path)["notes"]
+    assert any(n.startswith("warning: at --size 32") and "position discs" in n for n in notes), notes
+    assert "note: warning: at --size 32" in capsys.readouterr().out
+
+
+def main_prepare(src, tmp_path, size):
+    from imlib.cli import main
+
+    import shutil
+
+    shutil.rmtree(tmp_path / "prep", ignore_errors=True)
+    shutil.rmtree(tmp_path / "splits", ignore_errors=True)
+    return main(["prepare", "folder", "--src", str(src), "--name", "x", "--size", size,
+                 "--prepared-dir", str(tmp_path / "prep"), "--splits-dir", str(tmp_path / "splits")])

@@ -266,6 +266,25 @@ def check_foreground(labels: dict[str, np.ndarray], mask_dir: Path) -> None:
                            f"(255 or 1) somewhere to train a segmenter")
 
 
+POSITION_LOSS_WARN = 0.05  # share of position discs the erosion may delete before prepare warns
+
+
+def position_size_warning(labels: dict[str, np.ndarray], channel: int, size: int) -> list[str]:
+    """A warning when the prepared size shrinks position discs below what the 3x3 erosion before the
+    centroids keeps (radius 1-2 px): those cells vanish from the cell count (MCCE) of every model."""
+    from imlib.cell_positions import blobs_lost_to_erosion
+
+    lost = total = 0
+    for lab in labels.values():
+        gone, n = blobs_lost_to_erosion(lab[channel] > 0)
+        lost, total = lost + gone, total + n
+    if total and lost / total > POSITION_LOSS_WARN:
+        return [f"warning: at --size {size}, {lost} of {total} position discs ({100 * lost / total:.0f} %) are too "
+                f"small for the 3x3 erosion the cell count applies before the centroids, so those cells are not "
+                f"counted: prepare at a larger --size"]
+    return []
+
+
 def map_classes(kind: str, labels: dict[str, np.ndarray], classes: dict[int, str] | None,
                 src: Path) -> tuple[dict[str, np.ndarray], list[str], list[int] | None]:
     """The labels as stored, the class names and (multi-class) the ids found or declared. Multi-class ids map
@@ -334,6 +353,8 @@ def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None)
         notes.append(f"channels {', '.join(class_names)}: not HeLa's alive/dead/position, so the task is scored "
                      f"by mIoU (name the folders masks/alive, masks/dead, masks/position for the cell-count MCCE)")
     labels = {s: np.stack([resize(ch, size, nearest=True) for ch in lab]) for s, lab in labels.items()}
+    if kind == "multilabel" and "position" in class_names:
+        notes += position_size_warning(labels, class_names.index("position"), size)
     arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})
     files = (Pairs(images, masks).files() + list(unlabeled.values())
              + ([src / "classes.txt"] if classes is not None else []))
