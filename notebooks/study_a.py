@@ -99,7 +99,7 @@ gains = pd.IndexSlice[[row for row in paper.index if row[1] == "gain"], :]
 # or intervals, so whether gains of a few tenths exceed the run-to-run spread cannot be read from its table;
 # reproducing those cells needs several seeds per cell.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "The IM gain in mIoU points per host and split, as the paper reports it (log scale, so that gains of 0.2 and of 7.6 points are both readable). Not this project's runs.", "name": "fig-study-a-gains"}, "image": {"alt": "Dot chart on a logarithmic axis: for each of six hosts, four dots (one per labeled split) at the reported IM gain, from +7.60 points for the supervised baseline at 1/16 down to +0.22 for UniMatch v2 at 1/8."}}
+# %% mystnb={"figure": {"caption": "The IM gain in mIoU points per host and split, as the paper reports it (log scale, so that gains of 0.2 and of 7.6 points are both readable). Not this project's runs.", "name": "fig-study-a-gains"}, "image": {"alt": "Dot chart on a logarithmic axis: for each of six hosts, four dots (one per labeled split) at the reported IM gain, from +7.60 points for the supervised baseline at 1/16 down to +0.22 for UniMatch v2 at 1/8."}} tags=["hide-input"]
 result_figures.im_gain_figure(tables.comparison([]));
 
 # %% [markdown]

@@ -103,7 +103,7 @@ tables.styled(tables.paper_table(), precision=1,
 # budgets. Read them against each other, never against the table above.
 # ```
 
-# %% tags=["hide-input"] mystnb={"markdown_format": "myst"}
+# %% mystnb={"markdown_format": "myst"} tags=["hide-input"]
 if lead:
     devices = ", ".join(sorted({str(r.environment.device) for r in lead}))
     commits = ", ".join(sorted({r.environment.git_commit[:7] for r in lead}))
@@ -135,7 +135,7 @@ if lead:
 # seeds the t quantile is 4.3, so intervals are wide: two bars whose whiskers overlap are not ranked by this
 # chart.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "This project's Study B numbers at the `mini` preset on the synthetic stand-ins (three seeds; CPU; the commit is in the provenance table): mean test score of the model chosen on validation, whisker: 95 % t interval. Not comparable with the paper's numbers.", "name": "fig-study-b-bars"}, "image": {"alt": "Three panels of horizontal bars, one per synthetic stand-in, with one bar per method coloured by group (supervised references, semi-supervised baselines, ME and IM) and a 95 % interval whisker on each."}}
+# %% mystnb={"figure": {"caption": "This project's Study B numbers at the `mini` preset on the synthetic stand-ins (three seeds; CPU; the commit is in the provenance table): mean test score of the model chosen on validation, whisker: 95 % t interval. Not comparable with the paper's numbers.", "name": "fig-study-b-bars"}, "image": {"alt": "Three panels of horizontal bars, one per synthetic stand-in, with one bar per method coloured by group (supervised references, semi-supervised baselines, ME and IM) and a 95 % interval whisker on each."}} tags=["hide-input"]
 if lead:
     result_figures.method_bars(comparison);
 
@@ -186,7 +186,7 @@ tables.styled(tables.format_selection(comparison),
 # `synthetic-cells`). The intervals of generations 1 and 2 overlap, so three seeds do not show whether the
 # second generation helped beyond the first, nor whether a third would.
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Test score per generation at the `mini` preset (mean over three seeds, bars: 95 % t interval; synthetic stand-ins, CPU). Dashed: the supervised references (mean over seeds). Generation 0: the LDT teachers.", "name": "fig-generations-lead"}, "image": {"alt": "Three line charts, one per stand-in: IM rises from generation 0 to 2 on every stand-in, Model Ensemble stays near the LDT line; dashed reference lines for LDT, ALDT, FDT and AFDT."}}
+# %% mystnb={"figure": {"caption": "Test score per generation at the `mini` preset (mean over three seeds, bars: 95 % t interval; synthetic stand-ins, CPU). Dashed: the supervised references (mean over seeds). Generation 0: the LDT teachers.", "name": "fig-generations-lead"}, "image": {"alt": "Three line charts, one per stand-in: IM rises from generation 0 to 2 on every stand-in, Model Ensemble stays near the LDT line; dashed reference lines for LDT, ALDT, FDT and AFDT."}} tags=["hide-input"]
 gens = tables.generation_frame(records)
 if not gens[gens.preset == lead_preset].empty:
     result_figures.generation_curves(gens[gens.preset == lead_preset]);
@@ -215,7 +215,7 @@ else:
 # teachers did. The `mini` preset, where each model trains epochs over its own set, does not show the decline
 # ({numref}`fig-generations-lead`).
 
-# %% tags=["hide-input"] mystnb={"figure": {"caption": "Test score per generation at the `smoke` preset (one seed, no interval; synthetic stand-ins, CPU): the code check of `make reproduce`, not a result. Dashed: the supervised references.", "name": "fig-generations-quick"}, "image": {"alt": "Three line charts, one per stand-in, at the smoke preset: IM and Model Ensemble fall below their generation-0 value on synthetic-cells and synthetic-scenes; FDT's dashed line lies below LDT's on those two."}}
+# %% mystnb={"figure": {"caption": "Test score per generation at the `smoke` preset (one seed, no interval; synthetic stand-ins, CPU): the code check of `make reproduce`, not a result. Dashed: the supervised references.", "name": "fig-generations-quick"}, "image": {"alt": "Three line charts, one per stand-in, at the smoke preset: IM and Model Ensemble fall below their generation-0 value on synthetic-cells and synthetic-scenes; FDT's dashed line lies below LDT's on those two."}} tags=["hide-input"]
 if not gens[gens.preset == quick_preset].empty:
     result_figures.generation_curves(gens[gens.preset == quick_preset]);
 
