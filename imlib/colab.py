@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from imlib import __version__
@@ -124,7 +125,5 @@ def run_install_cell(env: dict[str, str] | None = None, python: str | None = Non
                      cwd: str | Path | None = None) -> subprocess.CompletedProcess:
     """Run ``INSTALL_CELL`` in a fresh interpreter (``python``, e.g. a clean venv's) in ``cwd`` with ``env``
     added: what the install test does, and a way to check a release's cell by hand."""
-    import sys
-
     return subprocess.run([python or sys.executable, "-c", INSTALL_CELL], env={**os.environ, **(env or {})},
                           cwd=cwd, capture_output=True, text=True, timeout=1800)

@@ -27,10 +27,7 @@ def shown(table: pd.DataFrame, caption: str, index: bool = True):
     from imlib.tables import styled
 
     formats = {c: f"{{:.{_decimals(table[c])}f}}" for c in table.columns if pd.api.types.is_float_dtype(table[c])}
-    text = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
-    sty = styled(table, caption=caption, index=index).format(formats, na_rep="—")
-    # per column (a cell property would lose to the table-wide ``td`` rule of ``styled``)
-    return sty.set_table_styles({c: [{"selector": "td", "props": "text-align: left"}] for c in text}, overwrite=False)
+    return styled(table, caption=caption, index=index).format(formats, na_rep="—")  # styled left-aligns text
 
 
 def load(name: str, folder: str | Path = BENCHMARK_DIR) -> dict:

@@ -140,14 +140,16 @@ def label_key(task: Task) -> list[tuple[str, tuple[float, float, float]]]:
     return key
 
 
-def legend_below(fig: plt.Figure, handles: Sequence, ncol: int | None = None, title: str | None = None) -> Legend:
+def legend_below(fig: plt.Figure, handles: Sequence, ncol: int | None = None, title: str | None = None,
+                 labels: Sequence[str] | None = None) -> Legend:
     """A figure legend below every panel (so it never covers data), in as many columns as fit the figure's
-    width. ``fig`` must use the constrained layout."""
+    width. ``labels``: the entries' names when the handles carry none. ``fig`` must use the constrained layout."""
+    labels = list(labels) if labels is not None else [h.get_label() for h in handles]
     size = FontProperties(size=plt.rcParams["legend.fontsize"]).get_size_in_points()
     width_chars = fig.get_size_inches()[0] * 72 / (0.6 * size)  # characters per line
-    longest = max(len(h.get_label()) for h in handles) + 5  # the handle and the spacing
+    longest = max(len(label) for label in labels) + 5  # the handle and the spacing
     ncol = ncol or max(1, min(len(handles), int(width_chars // longest)))
-    return fig.legend(handles=handles, loc="outside lower center", ncol=ncol, title=title, frameon=False,
+    return fig.legend(handles, labels, loc="outside lower center", ncol=ncol, title=title, frameon=False,
                       handlelength=1.4, handleheight=1.1, columnspacing=1.2)
 
 

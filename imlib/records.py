@@ -293,10 +293,16 @@ def load_all(root: str | Path) -> list[RunRecord]:
     (``root/study_a/``) have their own schema and reader: :func:`imlib.study_a.records.load_all`; folders
     whose name starts with ``_`` hold the batches' bookkeeping (``_failures``, ``_slurm``), not records."""
     root = Path(root)
+    return [load(p) for p in record_files(root) if p.relative_to(root).parts[0] != STUDY_A_FOLDER]
+
+
+def record_files(root: str | Path) -> list[Path]:
+    """The run record files under ``root`` (both studies), sorted; folders whose name starts with ``_`` hold
+    the batches' bookkeeping (``_failures``, ``_slurm``), not records."""
+    root = Path(root)
     if not root.exists():
         return []
-    return [load(p) for p in sorted(root.rglob("*.json"))
-            if p.relative_to(root).parts[0] != STUDY_A_FOLDER and not p.relative_to(root).parts[0].startswith("_")]
+    return [p for p in sorted(root.rglob("*.json")) if not p.relative_to(root).parts[0].startswith("_")]
 
 
 def from_dict(raw: dict[str, Any]) -> RunRecord:

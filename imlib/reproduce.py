@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imlib.records import record_files
+
 # what differs between two runs of the same configuration by design (top-level keys, config keys, and any key
 # that holds a duration in seconds)
 VOLATILE_TOP = frozenset({"created", "environment", "timing"})
@@ -94,10 +96,8 @@ def compare(new_dir: str | Path, old_dir: str | Path, tolerance: float = 1e-9) -
     """Every run record (``*.json``) under ``new_dir`` against the record at the same place under ``old_dir``."""
     new_dir, old_dir = Path(new_dir), Path(old_dir)
     result = Comparison()
-    for path in sorted(new_dir.rglob("*.json")):
+    for path in record_files(new_dir):
         rel = path.relative_to(new_dir)
-        if rel.parts[0].startswith("_"):  # _failures/ and the like
-            continue
         name = rel.with_suffix("").as_posix()
         old = old_dir / rel
         if not old.exists():

@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from imlib.methods import registry
-from imlib.plots import BOOK_WIDTH_IN, MIN_FONT_PT
+from imlib.plots import BOOK_WIDTH_IN, MIN_FONT_PT, legend_below
 from imlib.stats import mean_interval
 
 WIDTH = BOOK_WIDTH_IN  # inches: the content column at 100 px per inch (shown unscaled)
@@ -28,12 +28,6 @@ PAPER_ORDER = ("isic2018", "hela", "suim", "cityscapes")
 
 def _paper_order(key) -> int:
     return PAPER_ORDER.index(key) if key in PAPER_ORDER else len(PAPER_ORDER)
-
-
-def _outside_legend(fig: plt.Figure, handles, labels, ncol: int, title: str | None = None) -> None:
-    """The colour key below the panels, never on the data (needs the constrained layout)."""
-    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=SMALL, title=title,
-               title_fontsize=SMALL, frameon=False)
 
 
 def gain_axis_scale(gains) -> str:
@@ -86,7 +80,7 @@ def im_gain_figure(comp: pd.DataFrame, splits: tuple[str, ...] = ("1/16", "1/8",
         ax.axhline(i - 0.5, color="#dddddd", lw=0.8)
     ax.set_xlabel("IM gain as reported (mIoU points" + (", log scale)" if scale == "log" else ")"))
     handles = [Line2D([], [], marker="o", ls="", color=colours[s]) for s in splits]
-    _outside_legend(fig, handles, splits, ncol=len(splits), title="labeled split")
+    legend_below(fig, handles, ncol=len(splits), title="labeled split", labels=splits)
     return fig
 
 
@@ -140,7 +134,7 @@ def generation_curves(frame: pd.DataFrame, ncols: int = 3) -> plt.Figure:
         ax.set_visible(False)
     names = [registry.display_name(k) for k in reversed(registry.method_keys(study="b"))]
     keys = sorted(legend, key=lambda n: next((i for i, m in enumerate(names) if n.split(" (")[0] == m), len(names)))
-    _outside_legend(fig, [legend[k] for k in keys], keys, ncol=min(len(legend), 3))
+    legend_below(fig, [legend[k] for k in keys], ncol=min(len(legend), 3), labels=keys)
     return fig
 
 
@@ -173,6 +167,6 @@ def method_bars(comp: pd.DataFrame, ncols: int = 3) -> plt.Figure:
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
     kinds = [k for k in KIND_COLOURS if any(registry.get_method(m).kind == k for m in ran.method)]
-    _outside_legend(fig, [Patch(color=KIND_COLOURS[k]) for k in kinds], [registry.GROUPS[k] for k in kinds],
-                    ncol=len(kinds))
+    legend_below(fig, [Patch(color=KIND_COLOURS[k]) for k in kinds], ncol=len(kinds),
+                 labels=[registry.GROUPS[k] for k in kinds])
     return fig

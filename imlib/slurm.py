@@ -29,12 +29,11 @@ import json
 import os
 import subprocess
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imlib import batch
+from imlib import batch, provenance
 from imlib.records import write_json_atomic
 
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED"}
@@ -97,6 +96,10 @@ def resources(study: str, preset: str, profile: str | Path | None = None,
     then its ``[study.preset]`` table, then ``overrides``. Unknown keys and wrong types name file and key."""
     res = DEFAULTS.get((study, preset), SlurmResources())
     if profile is not None:
+        try:
+            import tomllib  # Python >= 3.11
+        except ModuleNotFoundError:
+            raise ValueError("--slurm-profile needs Python >= 3.11 (tomllib); use --slurm KEY=VALUE") from None
         path = Path(profile)
         try:
             data = tomllib.loads(path.read_text())
@@ -176,8 +179,6 @@ def submit(configs: list, profile: str | Path | None = None, overrides: dict[str
     import submitit
 
     report, t0 = batch.BatchReport(), time.perf_counter()
-    from imlib import provenance
-
     commit = provenance.git_commit()
     configs = [_absolute(c) for c in configs]
     jobs_by_dir = {d: _load_jobs(d) for d in dict.fromkeys(c.results_dir for c in configs)}
@@ -229,8 +230,6 @@ def submit(configs: list, profile: str | Path | None = None, overrides: dict[str
 def status(configs: list) -> list[tuple[str, str, str]]:
     """(run id, state, detail) per cell: ``done`` (its record is there), ``queued`` / ``running`` (its job in
     Slurm's queue), ``failed`` (its job left the queue without a record: the logs to read), or ``not run``."""
-    from imlib import provenance
-
     commit = provenance.git_commit()
     configs = [_absolute(c) for c in configs]
     jobs = {c.run_id: _load_jobs(c.results_dir).get(c.run_id) for c in configs}
