@@ -273,8 +273,11 @@ def cmd_prepare(a) -> int:
     if not name:
         raise ValueError(f"prepare {a.dataset}: --name is required")
     given = {**vars(a), "strict_counts": not a.subset}  # the options, as the preparers name them
+    unused = [f"--{k.replace('_', '-')}" for k in ("split_file",) if given[k] is not None and k not in preparer.options]
+    if unused:
+        raise ValueError(f"prepare {a.dataset}: {', '.join(unused)} is for `imlib prepare folder` only")
     dst = preparer(src=a.src, dst=a.dst or Path(a.prepared_dir) / name, name=name,
-                   **{k: given[k] for k in preparer.options})
+                   **{k: given[k] for k in preparer.options if given[k] is not None or k != "splits_dir"})
     manifest = json.loads((dst / "manifest.json").read_text())
     print(preparer.summary.format_map({**manifest, "name": name, "dst": dst}))
     for note in manifest.get("notes", []):
@@ -377,7 +380,11 @@ def add_prepare(sub) -> None:
                     help="cityscapes study-a: a local copy of U2PL's data/splits/cityscapes/ (checked like a download)")
     pr.add_argument("--dst", default=None, help="default: <prepared-dir>/<name>")
     pr.add_argument("--prepared-dir", default="data/prepared")
-    pr.add_argument("--splits-dir", default="data/splits")
+    pr.add_argument("--splits-dir", default=None, help="where the split lists are kept (default: the paper's datasets "
+                    "data/splits/, committed; folder: inside the prepared dataset, <dst>/split/)")
+    pr.add_argument("--split-file", default=None,
+                    help="folder: the split the dataset ships, one '<image> <part>' a line (part: train, labeled, "
+                    "unlabeled, val, test); 'seeded' draws a seeded split even where the source holds one")
     pr.add_argument("--kind", default=None, choices=["binary", "multiclass", "multilabel"], help="default: inferred")
     pr.add_argument("--size", type=int, default=256)
     pr.add_argument("--labeled-fraction", type=float, default=0.1)

@@ -203,7 +203,7 @@ def test_committed_split_must_match_the_files(tmp_path):
     prepare(src, tmp_path)
     for suffix in ("images", "masks"):
         (src / suffix / "img07.png").unlink()
-    with pytest.raises(DatasetError, match=r"committed split names other files.*listed but not here: \['img07'\]"):
+    with pytest.raises(DatasetError, match=r"split kept there names other files.*listed but not here: \['img07'\]"):
         prepare(src, tmp_path)
 
 

@@ -1,10 +1,13 @@
 """People's own data as it is (issue 18): void ids declared in classes.txt and 16-bit masks read at their depth,
 on small generated folders, through the CLI as a user runs it."""
 import json
+import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from imlib.cli import main
 from imlib.data.folder import IGNORE, read_classes
 from test_faults_folder import manifest, one_error, prepare_cli
 from test_folder import _save, make_folder
@@ -143,3 +146,87 @@ def main_prepare(src, tmp_path, size):
     shutil.rmtree(tmp_path / "splits", ignore_errors=True)
     return main(["prepare", "folder", "--src", str(src), "--name", "x", "--size", size,
                  "--prepared-dir", str(tmp_path / "prep"), "--splits-dir", str(tmp_path / "splits")])
+
+
+# --- a split the dataset ships (--split-file) and where user lists are kept --------------------------------
+
+def _parts(dst):
+    return {p: (dst / "split" / f"{p}.txt").read_text().split() for p in ("labeled", "unlabeled", "val", "test")}
+
+
+def test_user_split_lists_are_kept_in_the_prepared_dataset_not_in_data_splits(tmp_path, capsys, monkeypatch):
+    """Without --splits-dir the lists go inside the prepared dataset (ignored by git), not data/splits/."""
+    src = make_folder(tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    assert main(["prepare", "folder", "--src", str(src), "--name", "x", "--size", "32"]) == 0
+    dst = tmp_path / "data" / "prepared" / "x"
+    assert not (tmp_path / "data" / "splits").exists()
+    parts = _parts(dst)
+    assert sorted(sum(parts.values(), [])) == [f"img{i:02d}" for i in range(20)]
+    assert json.loads((dst / "split" / "split.json").read_text())["seed"] == 42
+    # preparing again reuses the kept lists; another seed is refused, naming the kept split
+    assert main(["prepare", "folder", "--src", str(src), "--name", "x", "--size", "32"]) == 0
+    assert _parts(dst) == parts
+    capsys.readouterr()
+    err = one_error(main(["prepare", "folder", "--src", str(src), "--name", "x", "--size", "32", "--seed", "7"]),
+                    capsys.readouterr().err)
+    assert "split kept there was made with seed 42" in err and "--seed 42" in err
+
+
+def _split_file(path, rows, header="image\tsplit"):
+    path.write_text("\n".join([header] + [f"{a}\t{b}" for a, b in rows]) + "\n")
+    return path
+
+
+def test_a_split_file_decides_the_split(tmp_path, capsys):
+    src = make_folder(tmp_path / "src", unlabeled=2)
+    rows = ([(f"images/img{i:02d}.png", "test") for i in range(4)] + [(f"img{i:02d}", "validation") for i in range(4, 7)]
+            + [(f"img{i:02d}.png", "labeled") for i in range(7, 9)] + [(f"img{i:02d}", "unlabeled") for i in range(9, 20)])
+    sf = _split_file(tmp_path / "splits.tsv", rows)
+    rc, err = prepare_cli(src, tmp_path, capsys, "--split-file", str(sf))
+    assert rc == 0, err
+    m = manifest(tmp_path)
+    assert m["splits"] == {"labeled": 2, "unlabeled": 13, "val": 3, "test": 4}  # + the 2 images of unlabeled/
+    assert m["split_file"] == str(sf.resolve()) and len(m["split_file_sha256"]) == 64
+    lists = {p: (tmp_path / "splits" / "x" / f"{p}.txt").read_text().split() for p in ("labeled", "test")}
+    assert lists == {"labeled": ["img07", "img08"], "test": ["img00", "img01", "img02", "img03"]}
+    with np.load(tmp_path / "prep" / "x" / "test.npz") as z:
+        assert z["stems"].tolist() == ["img00", "img01", "img02", "img03"]
+
+
+def test_a_train_part_is_split_by_the_labeled_fraction(tmp_path, capsys):
+    src = make_folder(tmp_path / "src")
+    rows = ([(f"img{i:02d}", "test") for i in range(3)] + [(f"img{i:02d}", "val") for i in range(3, 5)]
+            + [(f"img{i:02d}", "train") for i in range(5, 20)])
+    sf = _split_file(tmp_path / "s.csv", rows, header="")
+    rc, err = prepare_cli(src, tmp_path, capsys, "--split-file", str(sf), "--labeled-fraction", "0.2")
+    assert rc == 0, err
+    assert manifest(tmp_path)["splits"] == {"labeled": 3, "unlabeled": 12, "val": 2, "test": 3}
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([("img00", "test"), ("img01", "dev")], r"s.tsv:3: part 'dev' is not one of train, labeled"),
+    ([("img00", "test"), ("nope", "val")], r"s.tsv:3: 'nope' is not an image of the source"),
+    ([("img00", "test"), ("img00", "val")], r"s.tsv:3: img00 is listed twice \(first on line 2\)"),
+    ([("img00", "test")], r"s.tsv: 19 labeled images are not listed: img01, img02"),
+    ([("extra0", "test")], r"s.tsv:2: extra0 has no mask \(it is in unlabeled/\), so it cannot be in test"),
+])
+def test_split_file_errors_name_the_line(rows, message, tmp_path, capsys):
+    src = make_folder(tmp_path / "src", unlabeled=1)
+    err = one_error(*prepare_cli(src, tmp_path, capsys, "--split-file", str(_split_file(tmp_path / "s.tsv", rows))))
+    assert re.search(message, err), err
+
+
+def test_a_split_file_in_the_source_is_never_passed_over(tmp_path, capsys):
+    src = make_folder(tmp_path / "src")
+    (src / "splits.tsv").write_text("img00\ttest\n")
+    err = one_error(*prepare_cli(src, tmp_path, capsys))
+    assert "splits.tsv: looks like a split this dataset ships" in err and "--split-file seeded" in err
+    rc, err = prepare_cli(src, tmp_path, capsys, "--split-file", "seeded")
+    assert rc == 0, err
+    assert "split_file" not in manifest(tmp_path) and manifest(tmp_path)["test_fraction"] == 0.2
+
+
+def test_split_file_is_for_folders_only(tmp_path, capsys):
+    rc = main(["prepare", "suim", "--src", str(tmp_path), "--split-file", "x.tsv"])
+    assert "--split-file is for `imlib prepare folder` only" in one_error(rc, capsys.readouterr().err)

@@ -20,8 +20,9 @@ that class 0 stays reserved for IM pixels, as in the paper; mask value 255 is "i
 the palette is the ids the masks hold; with it, ids stay fixed when a class is absent from the data, the
 classes have names, and a value outside it is an error. Images and masks are resized to ``size`` x ``size``
 (bilinear / nearest, aspect not kept, as the paper does for ISIC). The split (test, val, then the
-labeled fraction of the rest, seeded) is written as plain lists under ``splits_dir/<name>/``; when
-those lists exist, preparing again must find exactly the same files, or it fails and says which differ.
+labeled fraction of the rest, seeded), or the one the dataset ships (``--split-file``), is kept as plain
+lists inside the prepared dataset (``<dst>/split/``; ``splits_dir``: elsewhere); when those lists exist,
+preparing again must find exactly the same files, or it fails and says which differ.
 
 Every problem is an error that names the file: nothing is dropped silently.
 """
@@ -35,7 +36,7 @@ import numpy as np
 
 from imlib.data.prepare import Part, labeled_split, prepare_dataset, seeded_order, share
 from imlib.data.sources import (IMAGE_EXTS, DatasetError, Pairs, binary_mask, check_pairs, check_same_size,
-                                image_files, open_image, read_array, read_mask, resize)
+                                image_files, open_image, read_array, read_mask, resize, sha256_of)
 
 KINDS = ("binary", "multiclass", "multilabel")
 
@@ -381,26 +382,123 @@ def make_split(stems: list[str], labeled_fraction: float, val_fraction: float, t
     return split
 
 
+# --- a split the user provides -----------------------------------------------------------------------------
+
+SPLIT_FILE_PARTS = ("train", "labeled", "unlabeled", "val", "test")  # train: the labeled fraction drawn from it
+SPLIT_FILE_ALIASES = {"validation": "val", "valid": "val", "training": "train"}
+SPLIT_FILE_HEADERS = ("split", "part", "subset", "set", "fold")  # a first line whose part column says this
+SEEDED = "seeded"  # --split-file seeded: draw the split, even where the source holds a split file
+SPLIT_FILE_NAMES = ("split", "splits", "train", "val", "test", "fold", "folds")  # stems that look like a split
+
+
+def _split_entry(raw: str, stems: dict[str, str], path: Path, n: int) -> str:
+    """The stem a split file's first column names: the stem itself, or a file name or path ending in it."""
+    name = raw.strip().replace("\\", "/")
+    for candidate in (name, name.rsplit("/", 1)[-1], Path(name.rsplit("/", 1)[-1]).stem):
+        if candidate in stems:
+            return candidate
+    raise DatasetError(f"{path}:{n}: {raw!r} is not an image of the source (images/ or unlabeled/)")
+
+
+def read_split_file(path: str | Path, labeled: list[str], unlabeled: list[str], labeled_fraction: float,
+                    seed: int) -> dict[str, list[str]]:
+    """A split the dataset ships: one ``<image> <part>`` per line, tab, comma or space separated (a header
+    line and ``#`` comments allowed); the image by stem, file name or path, the part one of train, labeled,
+    unlabeled, val (validation) or test. ``train`` images are split into labeled and unlabeled by
+    ``labeled_fraction`` (seeded, as the paper splits its training set); ``labeled``/``unlabeled`` say it
+    directly (not both styles in one file). Every labeled image must be listed exactly once, an image without
+    a mask only in train or unlabeled; images of unlabeled/ that are not listed join the unlabeled pool."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"--split-file {path}: no such file")
+    stems = {s: s for s in labeled + unlabeled}
+    parts: dict[str, list[str]] = {k: [] for k in SPLIT_FILE_PARTS}
+    seen: dict[str, int] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        cells = [c for c in (line.split("\t") if "\t" in line else line.split(",") if "," in line
+                             else line.rsplit(None, 1)) if c.strip()]
+        if len(cells) != 2:
+            raise DatasetError(f"{path}:{n}: expected '<image> <part>' (two columns), got {line!r}")
+        part = cells[1].strip().lower()
+        part = SPLIT_FILE_ALIASES.get(part, part)
+        if not seen and not any(parts.values()) and part in SPLIT_FILE_HEADERS:
+            continue  # the header
+        if part not in SPLIT_FILE_PARTS:
+            raise DatasetError(f"{path}:{n}: part {cells[1].strip()!r} is not one of {', '.join(SPLIT_FILE_PARTS)}")
+        stem = _split_entry(cells[0], stems, path, n)
+        if stem in seen:
+            raise DatasetError(f"{path}:{n}: {stem} is listed twice (first on line {seen[stem]})")
+        if stem in unlabeled and part not in ("train", "unlabeled"):
+            raise DatasetError(f"{path}:{n}: {stem} has no mask (it is in unlabeled/), so it cannot be in {part}")
+        seen[stem] = n
+        parts[part].append(stem)
+    missing = sorted(set(labeled) - set(seen))
+    if missing:
+        raise DatasetError(f"{path}: {len(missing)} labeled images are not listed: {', '.join(missing[:10])}"
+                           f"{' ...' if len(missing) > 10 else ''}; list every image of images/ in one part")
+    if parts["train"] and parts["labeled"]:
+        raise DatasetError(f"{path}: both 'train' and 'labeled' parts; use train (the labeled fraction is drawn from "
+                           f"it) or labeled/unlabeled, not both")
+    no_mask = set(unlabeled)
+    drawn = labeled_split(seeded_order([s for s in parts["train"] if s not in no_mask], seed), labeled_fraction) \
+        if parts["train"] else {"labeled": parts["labeled"], "unlabeled": []}
+    pool = set(parts["unlabeled"]) | set(drawn["unlabeled"]) | no_mask | (set(parts["train"]) & no_mask)
+    split = {"labeled": sorted(drawn["labeled"]), "unlabeled": sorted(pool), "val": sorted(parts["val"]),
+             "test": sorted(parts["test"])}
+    empty = [k for k in ("labeled", "val", "test") if not split[k]]
+    if empty:
+        raise DatasetError(f"{path}: no image in {', '.join(empty)} (the split needs labeled, val and test images)")
+    return split
+
+
+def provided_split_files(src: Path) -> list[Path]:
+    """Files in ``src`` that look like a split the dataset ships (``splits.tsv``, ``train.txt``, ...)."""
+    return sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in (".tsv", ".csv", ".txt")
+                  and p.stem.lower().rstrip("s0123456789_-") in SPLIT_FILE_NAMES)
+
+
 def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, kind: str | None = None,
                    size: int = 256, labeled_fraction: float = 0.1, val_fraction: float = 0.1,
-                   test_fraction: float = 0.2, seed: int = 42, splits_dir: str | Path = "data/splits",
-                   in_channels: int | None = None) -> Path:
-    """Validate ``src``, resize, split and write ``dst`` (default ``data/prepared/<name>``)."""
+                   test_fraction: float = 0.2, seed: int = 42, splits_dir: str | Path | None = None,
+                   in_channels: int | None = None, split_file: str | Path | None = None) -> Path:
+    """Validate ``src``, resize, split and write ``dst`` (default ``data/prepared/<name>``).
+
+    The split is seeded (test, val, then the labeled fraction of the rest) or read from ``split_file``
+    (:func:`read_split_file`); a source that holds a file looking like a split (``splits.tsv``, ...) needs
+    ``split_file`` said: that file, or ``"seeded"``. The lists are kept in ``dst/split/`` (``splits_dir``:
+    elsewhere, e.g. a folder of your own repository), never in the project's ``data/splits/``."""
+    src = Path(src)
     dst = Path(dst) if dst is not None else Path("data/prepared") / name
     if size % 16:
         raise DatasetError(f"--size must be a multiple of 16 (the U-Net halves it 4 times), got {size}")
+    if split_file is None and src.is_dir():
+        found = provided_split_files(src)
+        if found:
+            raise DatasetError(f"{found[0]}: looks like a split this dataset ships; pass --split-file {found[0]} to "
+                               f"use it, or --split-file {SEEDED} to draw a seeded split instead")
+    given = split_file is not None and str(split_file) != SEEDED
+    split_path = Path(split_file).resolve() if given else None
 
     def split(folder: Folder) -> dict[str, list[str]]:
+        if split_path is not None:
+            return read_split_file(split_path, sorted(folder.labels), folder.unlabeled, labeled_fraction, seed)
         split = make_split(sorted(folder.labels), labeled_fraction, val_fraction, test_fraction, seed)
         split["unlabeled"] = sorted(split["unlabeled"] + folder.unlabeled)
         return split
 
     def describe(folder: Folder, split: dict[str, list[str]], parts) -> dict:
+        how = ({"split_file": str(split_path), "split_file_sha256": sha256_of(split_path)} if split_path
+               else {"val_fraction": val_fraction, "test_fraction": test_fraction})
+        notes = folder.notes + ([f"split from {split_path.name}: {', '.join(f'{k} {len(v)}' for k, v in split.items())}"]
+                                if split_path else [])
         return {"kind": folder.kind, "in_channels": folder.in_channels, "class_names": folder.class_names,
-                "size": size, "seed": seed, "labeled_fraction": labeled_fraction, "val_fraction": val_fraction,
-                "test_fraction": test_fraction, "splits": {k: len(v) for k, v in split.items()},
-                "class_ids": folder.class_ids, "ignore_ids": folder.ignore_ids, "notes": folder.notes}
+                "size": size, "seed": seed, "labeled_fraction": labeled_fraction, **how,
+                "splits": {k: len(v) for k, v in split.items()},
+                "class_ids": folder.class_ids, "ignore_ids": folder.ignore_ids, "notes": notes}
 
     return prepare_dataset(src, dst, splits_dir, name, read=lambda src: read_folder(src, kind, size, in_channels),
                            split=split, encode=lambda folder, part, names: folder.stack(names), describe=describe,
-                           files=lambda folder: folder.files)
+                           files=lambda folder: folder.files, split_given=given)

@@ -1,8 +1,9 @@
 """``imlib prepare``: the one sequence every dataset's preparation follows, and the table of datasets.
 
 A preparer reads its download (checking the layout, the pairing and the counts), splits it (seeded, or the
-official parts), checks the split against the lists committed under ``splits_dir/<name>/`` (or writes them,
-with a ``split.json`` of the values that made them), encodes each split part as arrays, and writes one
+official parts, or a split file of the user's), checks the split against the lists kept under
+``splits_dir/<name>/`` (committed for the paper's datasets; inside the prepared dataset for people's own) or
+writes them, with a ``split.json`` of the values that made them, encodes each split part as arrays, and writes one
 ``<part>.npz`` per part, a ``manifest.json`` and the marker ``.imlib-prepared`` (only a folder holding it is
 ever replaced):
 :func:`prepare_dataset` runs these steps in this order with the dataset's own pieces plugged in, so that
@@ -99,12 +100,12 @@ def committed_split(folder: Path, split: Split) -> Split | None:
     have = {s for v in committed.values() for s in v}
     here = {s for v in split.values() for s in v}
     if have != here:
-        raise DatasetError(f"{folder}: the committed split names other files than this data has "
+        raise DatasetError(f"{folder}: the split kept there names other files than this data has "
                            f"({set_difference(have, here)}); delete {folder} to make a new split")
     return committed
 
 
-SPLIT_MADE_BY = ("seed", "labeled_fraction", "val_fraction", "test_fraction")  # the manifest keys a split follows
+SPLIT_MADE_BY = ("seed", "labeled_fraction", "val_fraction", "test_fraction", "split_file")  # the manifest keys a split follows
 
 
 def made_by(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -118,11 +119,11 @@ def check_made_by(folder: Path, new: Mapping[str, Any]) -> None:
     they are."""
     path = folder / "split.json"
     old = json.loads(path.read_text()) if path.exists() else new
-    changed = [k for k, v in new.items() if old.get(k) != v]
+    changed = [k for k in {**old, **new} if old.get(k) != new.get(k)]
     if changed:
         made, asked = (", ".join(f"{k} {values.get(k)}" for k in changed) for values in (old, new))
         flags = " ".join(f"--{k.replace('_', '-')} {old.get(k)}" for k in changed)
-        raise DatasetError(f"{folder}: the committed split was made with {made}, this run asks for {asked}; "
+        raise DatasetError(f"{folder}: the split kept there was made with {made}, this run asks for {asked}; "
                            f"pass the old values ({flags}) or delete {folder} to make a new split")
 
 
@@ -138,7 +139,8 @@ def write_split(folder: Path, split: Split, made: Mapping[str, Any]) -> None:
 
 # --- write ------------------------------------------------------------------------------------------------
 
-PREPARED_MARKER = ".imlib-prepared"  # in every folder imlib prepares: the only folders it may replace
+PREPARED_MARKER = ".imlib-prepared"
+SPLIT_FOLDER = "split"  # a prepared dataset's own split lists (people's own data: not in data/splits/)  # in every folder imlib prepares: the only folders it may replace
 
 
 def check_name(name: str) -> None:
@@ -176,15 +178,19 @@ def check_destination(dst: Path, src: Path) -> None:
                            f"new path: choose another --dst or --name, or remove it yourself")
 
 
-def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict, src: Path) -> Path:
-    """Write one ``<split>.npz`` per split and ``manifest.json`` into a temporary folder, then move it into
-    place, so that a prepared dataset is never half-written."""
+def write_prepared(dst: Path, parts: dict[str, Part], manifest: dict, src: Path,
+                   split: tuple[Split, Mapping[str, Any]] | None = None) -> Path:
+    """Write one ``<split>.npz`` per split and ``manifest.json`` (and, given ``split``, its lists under
+    ``split/``) into a temporary folder, then move it into place, so that a prepared dataset is never
+    half-written."""
     dst = Path(dst)
     dst_tmp = dst.with_name(dst.name + f".tmp{os.getpid()}")
     dst_tmp.mkdir(parents=True, exist_ok=True)
     for part, (x, y, names) in parts.items():
         np.savez(dst_tmp / f"{part}.npz", images=x, labels=y, stems=np.array(names))
     (dst_tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if split is not None:
+        write_split(dst_tmp / SPLIT_FOLDER, *split)
     return move_into_place(dst_tmp, dst, src)
 
 
@@ -211,22 +217,27 @@ def pair_files(sources: Mapping[str, Pairs]) -> list[Path]:
     return [p for pairs in sources.values() for p in pairs.files()]
 
 
-def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path, name: str, *,
+def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path | None, name: str, *,
                     read: Callable[[Path], S], split: Callable[[S], Split],
                     encode: Callable[[S, str, list[str]], Part], describe: Callable[[S, Split, dict[str, Part]], dict],
-                    files: Callable[[S], list[Path]] = pair_files) -> Path:
+                    files: Callable[[S], list[Path]] = pair_files, split_given: bool = False) -> Path:
     """read -> validate -> split -> write, with one dataset's pieces:
 
     * ``read(src)`` finds (and checks) the source files; it raises :class:`~imlib.data.sources.DatasetError` naming what is wrong
       before anything is written;
     * ``split(sources)`` gives the stems of each of ``SPLITS``; an empty part is an error, and lists already
-      committed under ``splits_dir/name`` win over it (if they name the same files and were made with the
-      same seed and fractions, as their ``split.json`` says);
+      kept under ``splits_dir/name`` win over it (if they name the same files and were made with the
+      same seed and fractions, as their ``split.json`` says), unless ``split_given`` (the split comes from the
+      user's own split file: the file is what decides, the lists only record it);
     * ``encode(sources, part, stems)`` gives the arrays of one part;
     * ``describe(sources, split, parts)`` the dataset's manifest entries, between the common head (format,
       name, source) and the checksums of ``files(sources)``.
+
+    ``splits_dir`` None keeps the lists inside the prepared dataset (``dst/split/``, written with it): the
+    place for people's own data, whose lists do not belong in the project's tracked ``data/splits/``.
     """
-    src, dst, lists = Path(src), Path(dst), Path(splits_dir) / name
+    src, dst = Path(src), Path(dst)
+    lists = Path(splits_dir) / name if splits_dir is not None else dst / SPLIT_FOLDER
     check_name(name)
     check_destination(dst, src)
     sources = read(src)
@@ -234,16 +245,16 @@ def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path, na
     empty = [k for k, v in chosen.items() if not v]
     if empty:
         raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
-    committed = committed_split(lists, chosen)
+    committed = None if split_given else committed_split(lists, chosen)
     use = committed if committed is not None else chosen
     parts = {k: encode(sources, k, stems) for k, stems in use.items()}
     manifest = {"format": FORMAT_VERSION, "name": name, "source": str(src.resolve()),
                 **describe(sources, use, parts), "files": file_manifest(src, files(sources))}
     if committed is not None:
         check_made_by(lists, made_by(manifest))
-    else:
+    elif splits_dir is not None:
         write_split(lists, chosen, made_by(manifest))
-    return write_prepared(dst, parts, manifest, src)
+    return write_prepared(dst, parts, manifest, src, split=None if splits_dir is not None else (use, made_by(manifest)))
 
 
 # --- the datasets `imlib prepare` knows ---------------------------------------------------------------------
@@ -267,7 +278,8 @@ class Preparer:
 _OFFICIAL = ("splits_dir", "size", "labeled_fraction", "seed")  # --val-fraction, --test-fraction: folder only
 PREPARERS: dict[str, Preparer] = {
     "folder": Preparer("imlib.data.folder:prepare_folder",
-                       ("kind", "size", "labeled_fraction", "val_fraction", "test_fraction", "seed", "splits_dir"),
+                       ("kind", "size", "labeled_fraction", "val_fraction", "test_fraction", "seed", "splits_dir",
+                        "split_file"),
                        None, "{name}: {kind}, classes {class_names}, {size} px, split {splits} -> {dst}"),
     "isic2018": Preparer("imlib.data.official.isic2018:prepare", _OFFICIAL + ("strict_counts",), "isic2018"),
     "suim": Preparer("imlib.data.official.suim:prepare", _OFFICIAL, "suim"),
