@@ -32,6 +32,17 @@ def blob_centroids(mask: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(centres)).astype(np.int64).reshape(-1, 2)
 
 
+def instance_centroids(ids: np.ndarray) -> np.ndarray:
+    """Centroids (K, 2) as float (row, col) of every instance of a 2-D instance map (0 = background, each
+    other value one cell, any bit depth), in increasing id order."""
+    if ids.ndim != 2:
+        raise ValueError(f"instance_centroids expects a 2-D map, got shape {ids.shape}")
+    labels = np.unique(ids[ids > 0])
+    if not len(labels):
+        return np.zeros((0, 2))
+    return np.asarray(ndimage.center_of_mass(np.ones_like(ids, dtype=np.uint8), ids, index=labels)).reshape(-1, 2)
+
+
 def disc_radii(centroids: np.ndarray, lo: int = 3, hi: int = 8, lone: float = 99.0) -> np.ndarray:
     """The paper's radius rule: clamp(floor(d_min / 4), lo, hi), d_min = distance to the nearest other
     centroid (``lone`` = 99 when a centroid is alone, giving the maximum radius)."""

@@ -71,16 +71,73 @@ def test_the_manifest_of_a_folder_without_void_ids_says_so(tmp_path, capsys):
     assert json.loads((tmp_path / "prep" / "x" / "manifest.json").read_text())["ignore_ids"] == []
 
 
-def test_instance_and_position_folders_are_refused_never_ignored(tmp_path, capsys):
+def test_position_and_unknown_folders_are_refused_never_ignored(tmp_path, capsys):
     src = make_folder(tmp_path / "src")
-    (src / "instances").mkdir()
-    _save(src / "instances" / "img00.png", np.zeros((40, 48), np.uint16))
+    (src / "position").mkdir()
+    _save(src / "position" / "img00.png", np.zeros((40, 48), np.uint8))
     msg = one_error(*prepare_cli(src, tmp_path, capsys))
-    assert "instances/" in msg and "masks/alive/" in msg and "masks/position/" in msg
-    (src / "instances" / "img00.png").unlink()
-    (src / "instances").rmdir()
+    assert "position/" in msg and "masks/alive/" in msg and "masks/position/" in msg and "instances/" in msg
+    (src / "position" / "img00.png").unlink()
+    (src / "position").rmdir()
     (src / "extra").mkdir()
     assert "extra/ are not read" in one_error(*prepare_cli(src, tmp_path, capsys))
+
+
+def _cells_with_instances(root, n=12, size=96, cells=5, seed=2):
+    """A cell folder as microscopy tools export it: alive masks and a 16-bit instance map (ids from 1000 up,
+    beyond 8 bits); returns the number of cells per image."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    for i in range(n):
+        img = rng.integers(0, 60, (size, size), dtype=np.uint8)
+        ids = np.zeros((size, size), np.uint16)
+        centres = [(16 + 32 * (k % 3) + int(rng.integers(0, 4)), 18 + 36 * (k // 3)) for k in range(cells)]
+        for k, (cy, cx) in enumerate(centres):
+            ids[(yy - cy) ** 2 + (xx - cx) ** 2 <= 36] = 1000 + k
+        img[ids > 0] = 200
+        _save(root / "images" / f"c{i:02d}.png", img)
+        _save(root / "masks" / "alive" / f"c{i:02d}.png", ((ids > 0) * 255).astype(np.uint8))
+        _save(root / "instances" / f"c{i:02d}.png", ids)
+    return cells
+
+
+def test_instance_maps_give_the_positions_with_the_papers_disc_rule(tmp_path, capsys):
+    from imlib.cell_positions import position_centroids
+    from imlib.config import make_config
+    from imlib.data.registry import load_dataset
+
+    src = tmp_path / "src"
+    cells = _cells_with_instances(src)
+    assert Image.open(src / "instances" / "c00.png").mode.startswith("I")
+    rc, err = prepare_cli(src, tmp_path, capsys)
+    assert rc == 0, err
+    info = manifest(tmp_path)
+    assert info["class_names"] == ["alive", "position", "dead"]
+    assert info["notes"][0].startswith(f"positions from instances/: a disc at each of {12 * cells} cells")
+    assert "all-zero dead channel" in info["notes"][1]
+    assert any(f.startswith("instances/") for f in info["files"])
+    ds = load_dataset(make_config("smoke", dataset="x", prepared_dir=str(tmp_path / "prep")))
+    assert ds.task.metric == "mcce"
+    pos = ds.labeled.labels[:, ds.task.position_channel].cpu().numpy()
+    for p in pos:  # every cell a disc the cell count finds, at the prepared 32 px (radius 3: never eroded away)
+        assert len(position_centroids(p)) == cells
+    # positions from two sources, or instances without a cell-count layout, are refused
+    (src / "masks" / "position").mkdir()
+    assert "both masks/position/ and instances/" in one_error(*prepare_cli(src, tmp_path, capsys))
+    (src / "masks" / "position").rmdir()
+    for p in (src / "masks" / "alive").glob("*.png"):
+        p.rename(src / "masks" / p.name)
+    (src / "masks" / "alive").rmdir()
+    msg = one_error(*prepare_cli(src, tmp_path, capsys))
+    assert "instances" in msg and "masks/alive/" in msg
+
+
+def test_merging_discs_from_instances_are_warned_about(tmp_path, capsys):
+    src = tmp_path / "src"
+    _cells_with_instances(src, cells=8)
+    rc, err = prepare_cli(src, tmp_path, capsys, "--size", "16")
+    assert rc == 0, err
+    assert "neighbouring discs merge" in manifest(tmp_path)["notes"][0]
 
 
 def test_cells_without_a_dead_channel_still_get_the_cell_count_and_say_so(tmp_path, capsys):

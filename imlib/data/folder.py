@@ -9,7 +9,9 @@ Layout (file stems pair images with masks; any of png, jpg, jpeg, bmp, tif, tiff
     SRC/unlabeled/<stem>.<ext>         optional: images without masks
                                        (they join the unlabeled pool)
     SRC/classes.txt                    optional, multi-class: one "<id> <name>"
-                                       per line, the palette
+                                       per line, the palette ("ignore <id>": void)
+    SRC/instances/<stem>.png           optional, cells: 16-bit instance maps;
+                                       the position discs are drawn from them
 
 Hidden files (``._<name>`` resource forks and ``.DS_Store`` that macOS leaves) are not images and are passed
 over. Masks are PNG (or another lossless format) with one value per pixel: a JPEG mask or a colour one is an
@@ -36,7 +38,7 @@ import numpy as np
 
 from imlib.data.prepare import Part, labeled_split, prepare_dataset, seeded_order, share
 from imlib.data.sources import (IMAGE_EXTS, DatasetError, Pairs, binary_mask, check_pairs, check_same_size,
-                                image_files, open_image, read_array, read_mask, resize, sha256_of)
+                                image_files, open_image, read_array, read_ids, read_mask, resize, sha256_of)
 
 KINDS = ("binary", "multiclass", "multilabel")
 
@@ -49,14 +51,14 @@ def _mask_channels(src: Path) -> list[str] | None:
     return subdirs or None
 
 
-KNOWN_FOLDERS = ("images", "masks", "unlabeled")
-CELL_FOLDERS = ("instances", "instance", "position", "positions")  # shipped with cell datasets, not read here
+KNOWN_FOLDERS = ("images", "masks", "unlabeled", "instances")
+CELL_FOLDERS = ("instance", "position", "positions")  # shipped with cell datasets under other names
 
 
 def check_no_other_folders(src: Path) -> None:
     """A folder ``prepare folder`` does not read is an error, never silently left out: a cell dataset's
-    ``instances/`` (16-bit ids per cell) or ``position/`` would otherwise be ignored while a binary task is
-    built from ``masks/`` alone. Hidden folders (``.name``) are not data."""
+    ``position/`` would otherwise be ignored while a binary task is built from ``masks/`` alone. Hidden
+    folders (``.name``) are not data."""
     other = sorted(d.name for d in src.iterdir() if d.is_dir() and not d.name.startswith(".")
                    and d.name not in KNOWN_FOLDERS)
     if not other:
@@ -64,11 +66,13 @@ def check_no_other_folders(src: Path) -> None:
     cells = [d for d in other if d.lower() in CELL_FOLDERS]
     if cells:
         raise DatasetError(f"{src}: folder(s) {', '.join(f'{d}/' for d in cells)} are not read by `imlib prepare "
-                           f"folder` (it reads images/, masks/, unlabeled/); for the cell-count task put one 0/255 "
-                           f"mask per channel in masks/alive/, masks/dead/ and masks/position/ (a disc per cell), "
-                           f"then move {', '.join(cells)} out of {src}")
+                           f"folder` (it reads images/, masks/, unlabeled/, instances/); for the cell-count task put "
+                           f"one 0/255 mask per channel in masks/alive/ (and masks/dead/) and either the position "
+                           f"discs in masks/position/ or the 16-bit instance maps in instances/, then move "
+                           f"{', '.join(cells)} out of {src}")
     raise DatasetError(f"{src}: folder(s) {', '.join(f'{d}/' for d in other)} are not read by `imlib prepare "
-                       f"folder` (it reads images/, masks/, unlabeled/ and classes.txt); move them out of {src}")
+                       f"folder` (it reads images/, masks/, unlabeled/, instances/ and classes.txt); move them out "
+                       f"of {src}")
 
 
 def scan(src: Path) -> tuple[dict[str, Path], dict[str, Any], dict[str, Path]]:
@@ -78,6 +82,8 @@ def scan(src: Path) -> tuple[dict[str, Path], dict[str, Any], dict[str, Path]]:
         if not (src / sub).is_dir():
             raise DatasetError(f"{src / sub}: missing folder (expected {src}/images/ and {src}/masks/)")
     check_no_other_folders(src)
+    if (src / "instances").is_dir() and (src / "masks" / "position").is_dir():
+        raise DatasetError(f"{src}: both masks/position/ and instances/ give the cell positions; keep one of them")
     images = image_files(src / "images")
     if not images:
         raise DatasetError(f"{src / 'images'}: no images ({', '.join(IMAGE_EXTS)})")
@@ -305,6 +311,46 @@ def map_classes(kind: str, labels: dict[str, np.ndarray], classes: dict[int, str
     return {s: lut[m][None] for s, m in labels.items()}, names, ids
 
 
+# --- cells given as instance maps -------------------------------------------------------------------------
+
+def check_instances_layout(src: Path, kind: str, channels: list[str] | None) -> None:
+    """``instances/`` gives the positions of a cell-count task (alive, dead, position): it needs the channel
+    folders with ``alive`` (and no ``masks/position/``: two sources of positions would disagree, see :func:`scan`)."""
+    if kind != "multilabel" or not channels or "alive" not in channels:
+        raise DatasetError(f"{src / 'instances'}: instance maps give the cell positions of a cell-count task; put "
+                           f"the 0/255 cell masks in masks/alive/ (and masks/dead/), one folder per channel, or move "
+                           f"instances/ out of {src}")
+
+
+def read_instance_positions(images: dict[str, Path], src: Path, size: int) -> tuple[dict[str, np.ndarray], list[Path], str]:
+    """The position channel of every labeled image drawn from its instance map (``instances/<stem>.png``,
+    0 = background, one id per cell, 8 or 16 bit): a disc at each cell's centroid with the paper's radius
+    clamp(floor(d_min / 4), 3, 8), drawn at the prepared size (so no disc is too small for the erosion before
+    the centroids); the files read; and a note of the counts (with a warning when discs merge)."""
+    from imlib.cell_positions import disc_radii, draw_discs, instance_centroids, position_centroids
+
+    files = image_files(src / "instances")
+    check_pairs(images, files, src / "images", src / "instances")
+    positions, cells, seen = {}, 0, 0
+    for stem in sorted(images):
+        ids = read_ids(files[stem])
+        with open_image(images[stem]) as im:
+            if ids.shape != (im.height, im.width):
+                raise DatasetError(f"{files[stem]}: instance map is {ids.shape[1]}x{ids.shape[0]}, its image "
+                                   f"{images[stem]} is {im.width}x{im.height}")
+        c = instance_centroids(ids)
+        c = np.rint(c * (np.array([size, size]) / np.array(ids.shape))).astype(np.int64).clip(0, size - 1)
+        disc = draw_discs(c, disc_radii(c), (size, size))
+        positions[stem] = disc.astype(np.uint8)[None]
+        cells, seen = cells + len(c), seen + len(position_centroids(disc))
+    note = (f"positions from instances/: a disc at each of {cells} cells' centroids, radius clamp(d_min/4, 3, 8) "
+            f"drawn at {size} px (the paper's rule)")
+    if cells and (cells - seen) / cells > POSITION_LOSS_WARN:
+        note += (f"; warning: at --size {size} neighbouring discs merge, so the cell count sees {seen} of {cells} "
+                 f"cells: prepare at a larger --size")
+    return positions, sorted(files.values()), note
+
+
 # --- read the whole folder --------------------------------------------------------------------------------
 
 @dataclass
@@ -332,10 +378,28 @@ class Folder:
         return np.ascontiguousarray(x, np.uint8), y.astype(np.uint8), names
 
 
+def cell_channels(kind: str, labels: dict[str, np.ndarray], class_names: list[str],
+                  notes: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """HeLa's cell count needs alive, dead and position channels: without masks/dead every cell is alive (an
+    all-zero dead channel is added); other multi-label channel sets are scored by mIoU. Each decision is
+    appended to ``notes``."""
+    if kind == "multilabel" and set(class_names) == {"alive", "position"}:
+        labels = {s: np.concatenate([lab, np.zeros_like(lab[:1])]) for s, lab in labels.items()}
+        class_names = class_names + ["dead"]
+        notes.append("masks/dead/ is absent: an all-zero dead channel was added (every cell alive), so the task "
+                     "is scored by the cell-count error MCCE like HeLa")
+    elif kind == "multilabel" and not {"alive", "position"} <= set(class_names):
+        notes.append(f"channels {', '.join(class_names)}: not HeLa's alive/dead/position, so the task is scored "
+                     f"by mIoU (name the folders masks/alive, masks/dead, masks/position for the cell-count MCCE)")
+    return labels, class_names
+
+
 def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None) -> Folder:
     """Scan, decide the kind, read and check every image and mask, map the classes, resize."""
     images, masks, unlabeled = scan(src)
     kind, classes = decide_kind(src, kind, masks)
+    if (src / "instances").is_dir():
+        check_instances_layout(src, kind, _mask_channels(src))
     if in_channels is None:
         in_channels = input_channels(list(images.values()) + list(unlabeled.values()))
     mode = "L" if in_channels == 1 else "RGB"
@@ -344,20 +408,18 @@ def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None)
         check_foreground(labels, src / "masks")
     labels, class_names, ids = map_classes(kind, labels, classes, src)
     notes = []
-    if kind == "multilabel" and set(class_names) == {"alive", "position"}:
-        # HeLa's cell count needs alive, dead and position; without masks/dead every cell is alive
-        labels = {s: np.concatenate([lab, np.zeros_like(lab[:1])]) for s, lab in labels.items()}
-        class_names = class_names + ["dead"]
-        notes.append("masks/dead/ is absent: an all-zero dead channel was added (every cell alive), so the task "
-                     "is scored by the cell-count error MCCE like HeLa")
-    elif kind == "multilabel" and not {"alive", "position"} <= set(class_names):
-        notes.append(f"channels {', '.join(class_names)}: not HeLa's alive/dead/position, so the task is scored "
-                     f"by mIoU (name the folders masks/alive, masks/dead, masks/position for the cell-count MCCE)")
     labels = {s: np.stack([resize(ch, size, nearest=True) for ch in lab]) for s, lab in labels.items()}
-    if kind == "multilabel" and "position" in class_names:
+    instance_files: list[Path] = []
+    if (src / "instances").is_dir():
+        positions, instance_files, note = read_instance_positions(images, src, size)
+        labels = {s: np.concatenate([lab, positions[s]]) for s, lab in labels.items()}
+        class_names = class_names + ["position"]
+        notes.append(note)
+    elif kind == "multilabel" and "position" in class_names:
         notes += position_size_warning(labels, class_names.index("position"), size)
+    labels, class_names = cell_channels(kind, labels, class_names, notes)
     arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})
-    files = (Pairs(images, masks).files() + list(unlabeled.values())
+    files = (Pairs(images, masks).files() + list(unlabeled.values()) + instance_files
              + ([src / "classes.txt"] if classes is not None else []))
     void = sorted(k for k, v in (classes or {}).items() if v == IGNORE)
     if void:

@@ -127,10 +127,10 @@ def _colours(im) -> list[tuple[int, ...]]:
     return [tuple(int(v) for v in c) for c in colours[:5]]
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """A mask's values, one per pixel (grey, 'L', or 16-bit ids read at their depth: a value above 255 is an
-    error, never clipped). A JPEG mask (``refuse_lossy``) or a colour one is an error: converting colours to
-    grey would silently make new, meaningless values."""
+def read_ids(path: Path) -> np.ndarray:
+    """A label image's values as integers at their bit depth (8-, 16- or 32-bit grey), never clipped: class
+    ids or instance ids. A JPEG (``refuse_lossy``) or a colour image is an error: converting colours to grey
+    would silently make new, meaningless values."""
     refuse_lossy(path)
     with open_image(path) as im:
         im.load()
@@ -141,13 +141,19 @@ def read_mask(path: Path) -> np.ndarray:
                                f"{', '.join(map(str, colours[:3]))}); a mask holds one value per pixel: convert "
                                f"each colour to a class id (0, 1, 2, ...) and name them in classes.txt")
         if im.mode.startswith("I"):  # 16- or 32-bit ids: read as they are, never clipped to 8 bits
-            values = np.asarray(im).astype(np.int64)
-            big = sorted(set(np.unique(values[(values < 0) | (values > 255)]).tolist()))
-            if big:
-                raise DatasetError(f"{path}: a {im.mode} mask with values that do not fit the 8-bit labels (class "
-                                   f"ids 0..254, 255 = ignore): {big[:10]}; renumber the classes to 0..254")
-            return values.astype(np.uint8)
-        return np.asarray(im.convert("L"))
+            return np.asarray(im).astype(np.int64)
+        return np.asarray(im.convert("L")).astype(np.int64)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask's values, one per pixel, as uint8 (:func:`read_ids`): a value above 255 (a 16-bit class id
+    that does not fit) is an error naming the file and the values, never clipped."""
+    values = read_ids(path)
+    big = sorted(set(np.unique(values[(values < 0) | (values > 255)]).tolist()))
+    if big:
+        raise DatasetError(f"{path}: a 16-bit mask with values that do not fit the 8-bit labels (class "
+                           f"ids 0..254, 255 = ignore): {big[:10]}; renumber the classes to 0..254")
+    return values.astype(np.uint8)
 
 
 def check_same_size(mask: np.ndarray, image: np.ndarray, mask_path: Path, image_path: Path) -> None:
