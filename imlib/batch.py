@@ -28,7 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from imlib import kernels, provenance, records
-from imlib.config import (DATA, METHOD, TRAINING, RunConfig, describe_differences, make_config, semantic_differences,
+from imlib.config import (DATA, RECORD_SCOPES, TRAINING, RunConfig, describe_differences, make_config, semantic_differences,
                           semantic_fields)
 from imlib.data.registry import DATASETS as SYNTHETIC_DATASETS
 from imlib.methods.registry import get_method, method_keys
@@ -205,7 +205,7 @@ def seed_jobs(planned: list[tuple[RunConfig, set[str]]]) -> list[tuple[list[RunC
     groups: dict[tuple, list[tuple[RunConfig, set[str]]]] = {}
     for cfg, needs in planned:
         key = (cfg.study, cfg.dataset, cfg.method, cfg.results_dir, cfg.work_dir, cfg.device,
-               tuple(repr(getattr(cfg, k)) for k in semantic_fields(DATA, TRAINING, METHOD) if k != "seed"))
+               tuple(repr(getattr(cfg, k)) for k in semantic_fields(*RECORD_SCOPES) if k != "seed"))
         groups.setdefault(key, []).append((cfg, needs))
     jobs = []
     for members in groups.values():

@@ -152,6 +152,11 @@ def cmd_train(a) -> int:
     records.save(rec, path)
     print(f"{cfg.run_id}: test {rec.task.metric} = {rec.headline_test:.4f} "
           f"(generation {rec.result.generation}, {rec.timing.total_s:.0f} s) -> {path}")
+    if rec.result.below_teachers:
+        t, m = rec.result.teachers, rec.task.metric
+        print(f"note: the reported generation {rec.result.generation} (val {m} {rec.result.val[m]:.4f}) is worse on "
+              f"validation than its LDT teachers ({t.model}, val {t.val[m]:.4f}); the paper's rule never reports "
+              f"generation 0 (--set selection=with-teachers does)")
     return 0
 
 

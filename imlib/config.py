@@ -29,9 +29,16 @@ PAPER_WEIGHT_DECAY = 1e-4 / PAPER_LR
 
 # What a field affects. A supervised reference model depends on DATA and TRAINING fields only (so the
 # LDT models of a seed serve LDT, Model Ensemble and IM alike); a method's own models also on METHOD
-# fields. RUN fields name the run, RUNTIME fields say where and how it runs; neither changes weights.
-RUN, DATA, TRAINING, METHOD, RUNTIME = "run", "data", "training", "method", "runtime"
-SCOPES = (RUN, DATA, TRAINING, METHOD, RUNTIME)
+# fields. REPORT fields change what a record reports from the same models (so they name the record, not a
+# model). RUN fields name the run, RUNTIME fields say where and how it runs; neither changes weights.
+RUN, DATA, TRAINING, METHOD, REPORT, RUNTIME = "run", "data", "training", "method", "report", "runtime"
+SCOPES = (RUN, DATA, TRAINING, METHOD, REPORT, RUNTIME)
+RECORD_SCOPES = (DATA, TRAINING, METHOD, REPORT)  # the scopes whose fields tell two runs' records apart
+
+
+# RunConfig.inference: how a multi-class model's outputs become classes (see the field)
+INFERENCE = ("paper", "real-classes")
+SELECTION = ("paper", "with-teachers")  # RunConfig.selection: the keys of imlib.selection.SELECTION_RULES
 
 
 def _f(default: Any, scope: str, **kw: Any) -> Any:
@@ -65,6 +72,10 @@ class RunConfig:
     lr: float = _f(PAPER_LR, TRAINING)
     weight_decay: float = _f(PAPER_WEIGHT_DECAY, TRAINING)
     aug_copies: int = _f(9, TRAINING)  # ALDT / AFDT: augmented copies per labeled image
+    # multi-class: "paper" predicts by the argmax over every output, the IM class included (an IM-class pixel
+    # is an error, as the paper counts it); "real-classes" leaves the IM class out of every prediction
+    # (validation, test and the teachers' pseudo-labels). It picks the checkpoints, so it is a training field
+    inference: str = _f("paper", TRAINING)
     # CPU threads of a run: a float sum's order, so the numbers, depend on it; 1 everywhere (the committed
     # records' setting) makes a run reproduce on any machine. GPU runs ignore it.
     cpu_threads: int = _f(1, TRAINING)
@@ -81,6 +92,9 @@ class RunConfig:
     # the method's own options, declared with defaults and reasons in its registry entry
     # (``imlib.methods.registry``); ``make_config`` fills in the defaults
     options: dict[str, Any] = field(default_factory=dict, metadata={"scope": METHOD})
+    # which generations the headline is chosen from (imlib.selection.SELECTION_RULES): "paper" (generations
+    # 1..G, never the LDT teachers) or "with-teachers" (0..G); every record also keeps its teachers' scores
+    selection: str = _f("paper", REPORT)
     # how and where it runs
     amp: bool = _f(True, RUNTIME)  # mixed precision on CUDA: bf16 where supported, else fp16 + loss scaler
     device: str = _f("auto", RUNTIME)
@@ -116,6 +130,10 @@ class RunConfig:
             raise ValueError(f"alpha (the U-Net width) must be positive, got {self.alpha}")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16 (the U-Net halves it 4 times), got {self.image_size}")
+        if self.selection not in SELECTION:
+            raise ValueError(f"selection must be one of {', '.join(SELECTION)}, got {self.selection!r}")
+        if self.inference not in INFERENCE:
+            raise ValueError(f"inference must be one of {', '.join(INFERENCE)}, got {self.inference!r}")
         if self.n_teachers < 2:
             raise ValueError(f"IM needs at least 2 teachers, got n_teachers={self.n_teachers}")
         if self.n_teachers > min(self.n_models, self.n_students):
@@ -177,7 +195,7 @@ def run_id(study: str, dataset: str, method: str, preset: str, seed: int, varian
 
 def semantic_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
     """The data, training and method settings (options included) in which two configurations differ."""
-    return {k: (getattr(a, k), getattr(b, k)) for k in semantic_fields(DATA, TRAINING, METHOD)
+    return {k: (getattr(a, k), getattr(b, k)) for k in semantic_fields(*RECORD_SCOPES)
             if getattr(a, k) != getattr(b, k)}
 
 
@@ -194,7 +212,7 @@ def differences_from_preset(cfg: RunConfig) -> dict[str, Any]:
         return {}
     base = RunConfig(**{**PRESETS[cfg.preset], "preset": cfg.preset, "dataset": cfg.dataset, "method": cfg.method,
                         "seed": cfg.seed, "study": cfg.study})
-    diff = {k: getattr(cfg, k) for k in semantic_fields(DATA, TRAINING, METHOD)
+    diff = {k: getattr(cfg, k) for k in semantic_fields(*RECORD_SCOPES)
             if k != "options" and getattr(cfg, k) != getattr(base, k)}
     spec = get_method(cfg.method)
     default_options = spec.resolve_options({})

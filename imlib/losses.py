@@ -17,8 +17,17 @@ from imlib.data.task import Task
 
 
 def activate(logits: torch.Tensor, task: Task) -> torch.Tensor:
-    """Logits (B, C, H, W) -> probabilities: softmax for multi-class, sigmoid otherwise."""
-    return logits.softmax(1) if task.kind == "multiclass" else logits.sigmoid()
+    """Logits (B, C, H, W) -> probabilities: softmax for multi-class, sigmoid otherwise.
+
+    Every prediction a model makes goes through here (evaluation, teachers' pseudo-labels): where the task
+    says ``predict_im_class=False`` the softmax runs over the real classes only, so the IM class gets
+    probability 0 and is never the argmax (training losses read the logits, and still see it)."""
+    if task.kind != "multiclass":
+        return logits.sigmoid()
+    if not task.predict_im_class:
+        logits = logits.clone()
+        logits[:, task.im_class] = float("-inf")
+    return logits.softmax(1)
 
 
 def discretise(probs: torch.Tensor, task: Task) -> torch.Tensor:

@@ -171,6 +171,7 @@ def score(pred: torch.Tensor, gt: torch.Tensor, task: Task) -> dict[str, float]:
             "miou": float(miou_per_image(p, g, task.num_outputs, task.ignore_index).mean()),
             "miou_cm": miou_from_confusion(confusion_matrix(p, g, task.num_outputs, task.ignore_index)),
             "pixel_acc": float(pixel_accuracy(p, g, task.ignore_index).mean()),
+            "im_class_share": im_class_share(p, g, task),
         }
     pred = redraw_predicted_positions(pred, task)
     ious = torch.stack([iou_per_image(pred[:, c] == 1, gt[:, c] == 1) for c in range(task.num_outputs)], 1)
@@ -179,6 +180,14 @@ def score(pred: torch.Tensor, gt: torch.Tensor, task: Task) -> dict[str, float]:
         out["miou_ad"] = float(ious[:, [task.alive_channel, task.dead_channel]].mean())
         out["mcce"] = float(cell_count_errors(pred, gt, task, redraw_pred=False).mean())
     return out
+
+
+def im_class_share(pred: torch.Tensor, gt: torch.Tensor, task: Task) -> float:
+    """The share of scored (not ignored) pixels predicted as the IM class: always an error (no pixel of a
+    ground truth is the IM class), made only by models that learned it from inconsistency masks; 0 where the
+    task excludes the IM class from the argmax (``Task.predict_im_class``)."""
+    valid = gt != task.ignore_index
+    return float(((pred == task.im_class) & valid).sum()) / max(int(valid.sum()), 1)
 
 
 def redraw_predicted_positions(pred: torch.Tensor, task: Task) -> torch.Tensor:

@@ -35,9 +35,9 @@ import numpy as np
 import torch
 
 from imlib.config import RunConfig, fits_type
-from imlib.selection import candidate_generations
+from imlib.selection import candidate_generations, choose_headline, improves
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STUDY_A_FOLDER = "study_a"  # Study A records live here, read by imlib.study_a.records
 Scores = dict[str, float]  # metric name -> value, e.g. {"iou": 0.71, "dice": 0.83}
 
@@ -153,6 +153,16 @@ class TaskInfo:
 
 
 @dataclass
+class TeacherScores:
+    """A generational run's teachers: the top-1 model of generation 0 (its LDT models), what its own
+    generations have to beat."""
+
+    model: str
+    val: Scores
+    test: Scores
+
+
+@dataclass
 class Headline:
     """The run's reported number: the top-1 model of the generation whose top-1 is best on validation."""
 
@@ -166,6 +176,11 @@ class Headline:
     # the larger one's top-1; the mean does not)
     candidates: int
     candidates_test_mean: float
+    # which generations were candidates (imlib.selection.SELECTION_RULES), and, for a generational run, its
+    # LDT teachers (generation 0's top-1) with whether the headline is worse than them on validation
+    selection: str = "paper"
+    teachers: TeacherScores | None = None
+    below_teachers: bool | None = None
 
 
 @dataclass
@@ -359,7 +374,26 @@ def _schema_2_to_3(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-MIGRATIONS = {1: _schema_1_to_2, 2: _schema_2_to_3}
+def _schema_3_to_4(rec: dict[str, Any]) -> dict[str, Any]:
+    """Schema 4: the headline names its selection rule (all earlier runs: the paper's) and, for a generational
+    run, carries its teachers' scores (generation 0's top-1) and whether it is worse than them on validation."""
+    rec = json.loads(json.dumps(rec))
+    result, task = rec.get("result", {}), rec.get("task", {})
+    result.setdefault("selection", "paper")
+    generations, metric = rec.get("generations", []), task.get("metric")
+    if metric and "higher_is_better" in task and all(metric in g.get("val", {}) for g in generations):
+        choice = choose_headline(generations, lambda g: g.get("generation", 0), lambda g: g["val"][metric],
+                                 task["higher_is_better"], result["selection"])
+        if choice.teachers is not None:
+            t = choice.teachers
+            result.setdefault("teachers", {"model": t.get("selected"), "val": t.get("val"), "test": t.get("test")})
+            result.setdefault("below_teachers", improves(t["val"][metric], result.get("val", {}).get(metric, t["val"][metric]),
+                                                         task["higher_is_better"]))
+    rec["schema"] = 4
+    return rec
+
+
+MIGRATIONS = {1: _schema_1_to_2, 2: _schema_2_to_3, 3: _schema_3_to_4}
 
 
 def migrate(rec: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,9 @@ class Task:
     class_names: tuple[str, ...]
     ignore_index: int = 255
     im_class: int = 0  # multi-class: the class reserved for IM pixels (the paper's class 0)
+    # multi-class: whether a model's predictions may be the IM class (the paper's inference: every output in the
+    # argmax, an IM-class prediction counts as an error) or only a real class (RunConfig.inference)
+    predict_im_class: bool = True
     position_channel: int | None = None  # multi-label: the cell-position channel (redrawn as discs)
     alive_channel: int | None = None
     dead_channel: int | None = None

@@ -15,8 +15,8 @@ from imlib import provenance
 from imlib.config import RunConfig, check_stand_in
 from imlib.data import Dataset
 from imlib.methods.shared import Run, SeedGroup, SeedGroupBroken
-from imlib.records import DatasetInfo, Environment, Headline, RunRecord, TaskInfo, Timing
-from imlib.selection import candidate_generations, pick_best
+from imlib.records import DatasetInfo, Environment, Headline, RunRecord, TaskInfo, TeacherScores, Timing
+from imlib.selection import choose_headline
 
 
 def run(cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None, group: SeedGroup | None = None,
@@ -32,11 +32,13 @@ def run(cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None, g
     loaded = time.perf_counter()
     generations = spec.run(run_)
     task, ds = run_.task, run_.dataset
-    # the headline: the generation whose top-1 model is best on validation (generation 0 of a
-    # generational method is its LDT teachers and is not a candidate)
-    candidates = candidate_generations(generations, lambda g: g.generation)
-    best = pick_best(candidates, lambda g: g.val[task.metric], task.higher_is_better)
-    pool = [m.test[task.metric] for g in candidates for m in g.models]
+    # the headline: the generation whose top-1 model is best on validation, among the candidates of the
+    # run's selection rule (the paper's: generation 0 of a generational method, its LDT teachers, is not one);
+    # the teachers' scores are kept beside it either way
+    choice = choose_headline(generations, lambda g: g.generation, lambda g: g.val[task.metric],
+                             task.higher_is_better, cfg.selection)
+    best, teachers = choice.best, choice.teachers
+    pool = [m.test[task.metric] for g in choice.candidates for m in g.models]
     return RunRecord(
         run_id=cfg.run_id, created=provenance.now(),
         config=run_.cfg,
@@ -46,7 +48,10 @@ def run(cfg: RunConfig, progress: bool = True, dataset: Dataset | None = None, g
                       classes=list(task.class_names)),
         result=Headline(generation=best.generation, model=best.selected, val=best.val, test=best.test,
                         final_generation_test=generations[-1].test, candidates=len(pool),
-                        candidates_test_mean=sum(pool) / len(pool)),
+                        candidates_test_mean=sum(pool) / len(pool), selection=cfg.selection,
+                        teachers=None if teachers is None else TeacherScores(teachers.selected, teachers.val,
+                                                                             teachers.test),
+                        below_teachers=choice.below_teachers),
         generations=generations,
         timing=Timing(total_s=round(time.perf_counter() - t0, 2), data_s=round(loaded - t0, 2),
                       train_s=round(sum(m.seconds for g in generations for m in g.models if not m.reused), 2),

@@ -13,6 +13,7 @@ from torch import nn
 
 from imlib.config import RunConfig, resolve_packing
 from imlib.data import Dataset, SegData
+from imlib.data.task import Task
 from imlib.data.registry import load_dataset
 from imlib.engine import Objective, Supervised, TrainSettings, evaluate, pick_device, train_model
 from imlib.model_cache import CachedModel, ModelCache, Scope, member_seed, model_key
@@ -138,6 +139,17 @@ class SeedGroup:
             raise
 
 
+def inference_task(task: Task, inference: str, dataset: str) -> Task:
+    """The dataset's task with the run's ``inference``: "real-classes" keeps the IM class out of every
+    prediction, and applies to multi-class tasks only (binary and multi-label tasks reserve no class)."""
+    if inference == "paper":
+        return task
+    if task.kind != "multiclass":
+        raise ValueError(f"inference={inference!r} leaves the IM class out of multi-class predictions; {dataset} is "
+                         f"a {task.kind} task, which has no IM class (use inference='paper')")
+    return dataclasses.replace(task, predict_im_class=False)
+
+
 class Run:
     """One run of a method: its configuration, dataset, device, training settings and model cache."""
 
@@ -152,7 +164,7 @@ class Run:
         if self.device.type == "cpu":
             torch.set_num_threads(cfg.cpu_threads)  # results depend on it (see RunConfig.cpu_threads)
         self.dataset = dataset if dataset is not None else load_dataset(cfg, self.device)
-        self.task = self.dataset.task
+        self.task = inference_task(self.dataset.task, cfg.inference, cfg.dataset)
         self.alpha = cfg.alpha if cfg.alpha is not None else self.dataset.default_alpha
         self.cfg = cfg = dataclasses.replace(cfg, options=self.options)  # complete, whoever made the config
         # models trained together; auto (None) resolves per device and width, and the resolved value, which
