@@ -17,7 +17,8 @@ from imlib.methods import registry
 from imlib.methods.semi_supervised import SHARED_SETTINGS
 from imlib.paths import PAPER_DIR
 from imlib.records import RunRecord
-from imlib.stats import mean_interval, paired_difference
+from imlib.selection import candidate_generations
+from imlib.stats import PairedDifference, mean_interval, paired_difference
 
 # paper dataset -> (column in the reported CSV, metric key in run records, scale to the paper's unit)
 STUDY_B_COLUMNS = {
@@ -549,13 +550,80 @@ def provenance_table(records: list[RunRecord]) -> pd.DataFrame:
 
 def generations_table(record: RunRecord) -> "pd.io.formats.style.Styler":
     """One run's generations (the train page): the top-1 model chosen on validation, its validation and test
-    value, the mean test value of the generation's models, and the generation the run reports (marked)."""
+    value, the mean test value of the generation's models, whether the run's selection rule lets the
+    generation be reported (a generational run's generation 0 is its LDT teachers: never a candidate under
+    the paper's rule, but shown, since its generations have to beat it), and the generation reported (marked)."""
     metric = record.task.metric
     unit, scale = METRIC_UNITS.get(metric, metric), (1.0 if metric == "mcce" else 100.0)
+    candidates = {g.generation for g in candidate_generations(record.generations, lambda g: g.generation,
+                                                              record.result.selection)}
+
+    def status(g) -> str:
+        if g.generation == record.result.generation:
+            return "◀ reported"
+        return "" if g.generation in candidates else "teachers: not a candidate"
+
     frame = pd.DataFrame([{"generation": g.generation, "top-1 model": g.selected,
                            f"val {unit}": g.val[metric] * scale, f"test {unit}": g.test[metric] * scale,
-                           f"test {unit}, mean of models": g.test_mean * scale,
-                           "reported": "◀ reported" if g.generation == record.result.generation else ""}
+                           f"test {unit}, mean of models": g.test_mean * scale, "reported": status(g)}
                           for g in record.generations])
-    return styled(frame, caption=f"{record.run_id}: scores per generation", index=False,
+    worse = " The reported generation is worse on validation than its teachers." if record.result.below_teachers else ""
+    return styled(frame, caption=f"{record.run_id}: scores per generation (selection rule "
+                                 f"'{record.result.selection}').{worse}", index=False,
                   left=("top-1 model", "reported"), precision=2)
+
+
+def teachers_comparison(records: list[RunRecord]) -> pd.DataFrame:
+    """Every generational run (Model Ensemble, IM) beside its teachers: the reported generation's top-1 model
+    and generation 0's (the LDT teachers) on validation and test, in the paper's units, and whether the
+    reported one is worse on validation (the paper's rule never reports the teachers, so it can be)."""
+    rows = []
+    for r in records:
+        t, metric = r.result.teachers, r.task.metric
+        if t is None:
+            continue
+        scale = 1.0 if metric == "mcce" else 100.0
+        rows.append({"dataset": r.dataset.name, "method": row_label(r.config.method), "preset": r.config.preset,
+                     "seed": r.config.seed, "reported generation": r.result.generation,
+                     "val, reported": r.result.val[metric] * scale, "val, teachers": t.val[metric] * scale,
+                     "test, reported": r.result.test[metric] * scale, "test, teachers": t.test[metric] * scale,
+                     "metric": METRIC_UNITS.get(metric, metric),
+                     "worse than teachers (val)": "yes" if r.result.below_teachers else "no"})
+    columns = ["dataset", "method", "preset", "seed", "metric", "reported generation", "val, reported",
+               "val, teachers", "test, reported", "test, teachers", "worse than teachers (val)"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["dataset", "method", "preset", "seed"], ignore_index=True)
+
+
+def inference_comparison(records: list[RunRecord]) -> tuple[pd.DataFrame, PairedDifference | None]:
+    """Runs of one method on one multi-class dataset and preset with the paper's inference and with the IM
+    class left out of the argmax (``RunConfig.inference``): per mode the seeds, the headline's test score
+    (mean and 95 % interval over seeds) and the share of test pixels its model predicts as the IM class
+    (always an error); and the paired difference real-classes minus paper over the seeds both have."""
+    keys = {(r.config.dataset, r.config.method, r.config.preset) for r in records}
+    if len(keys) != 1:
+        raise ValueError(f"expected the runs of one dataset, method and preset, got {sorted(keys)}")
+    metric = records[0].task.metric
+    scale = 1.0 if metric == "mcce" else 100.0
+    by_mode: dict[str, dict[int, RunRecord]] = {}
+    for r in records:
+        by_mode.setdefault(r.config.inference, {})[r.config.seed] = r
+    rows = []
+    for mode in ("paper", "real-classes"):
+        runs = by_mode.get(mode, {})
+        if not runs:
+            continue
+        score = mean_interval([r.result.test[metric] * scale for r in runs.values()])
+        shares = [100 * r.result.test["im_class_share"] for r in runs.values() if "im_class_share" in r.result.test]
+        rows.append({"inference": mode, "seeds": ", ".join(map(str, sorted(runs))),
+                     f"test {METRIC_UNITS.get(metric, metric)}": _with_interval(score),
+                     "IM-class pixels, % of test (per seed)": ", ".join(f"{v:.1f}" for v in shares) or "—"})
+    paired = None
+    if len(by_mode) == 2:
+        paired = paired_difference({s: r.result.test[metric] * scale for s, r in by_mode["real-classes"].items()},
+                                   {s: r.result.test[metric] * scale for s, r in by_mode["paper"].items()},
+                                   records[0].task.higher_is_better)
+    return pd.DataFrame(rows), paired
+
+
+def _with_interval(i) -> str:
+    return f"{i.mean:.2f}" if i.n < 2 else f"{i.mean:.2f} [{i.low:.2f}, {i.high:.2f}]"

@@ -126,3 +126,25 @@ def test_the_cli_says_when_the_headline_is_worse_than_its_teachers(tmp_path, cap
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "is worse on validation than its LDT teachers (ldt-" in out and "selection=with-teachers" in out
+
+
+def test_the_book_tables_show_the_teachers_and_both_inference_modes(tmp_path):
+    from imlib import tables
+
+    runs = [methods.run(_cfg(tmp_path, seed=s, inference=mode), progress=False)
+            for mode in ("paper", "real-classes") for s in (0, 1)]
+    frame = tables.generations_table(runs[0]).data
+    assert frame.loc[0, "reported"] == "teachers: not a candidate" and frame.loc[1, "reported"] == "◀ reported"
+    teachers = tables.teachers_comparison(runs)
+    assert len(teachers) == 4 and set(teachers["reported generation"]) == {1}
+    row = teachers.iloc[0]
+    rec = next(r for r in runs if r.config.seed == row["seed"] and r.config.inference == "paper")
+    assert row["val, teachers"] == pytest.approx(100 * rec.generations[0].val["miou"])
+    assert row["worse than teachers (val)"] == ("yes" if rec.result.below_teachers else "no")
+    table, paired = tables.inference_comparison(runs)
+    assert list(table["inference"]) == ["paper", "real-classes"] and list(table["seeds"]) == ["0, 1", "0, 1"]
+    assert table.loc[1, "IM-class pixels, % of test (per seed)"] == "0.0, 0.0"
+    diffs = [100 * (runs[2 + s].result.test["miou"] - runs[s].result.test["miou"]) for s in (0, 1)]
+    assert paired.difference.mean == pytest.approx(sum(diffs) / 2) and paired.difference.n == 2
+    with pytest.raises(ValueError, match="one dataset, method and preset"):
+        tables.inference_comparison(runs + [methods.run(_cfg(tmp_path, method="ldt"), progress=False)])
