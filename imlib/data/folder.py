@@ -315,7 +315,7 @@ def map_classes(kind: str, labels: dict[str, np.ndarray], classes: dict[int, str
 
 def check_instances_layout(src: Path, kind: str, channels: list[str] | None) -> None:
     """``instances/`` gives the positions of a cell-count task (alive, dead, position): it needs the channel
-    folders with ``alive`` (and no ``masks/position/``: two sources of positions would disagree, see :func:`scan`)."""
+    folders with ``alive`` (and no ``masks/position/``: two sources of positions would disagree, see ``scan``)."""
     if kind != "multilabel" or not channels or "alive" not in channels:
         raise DatasetError(f"{src / 'instances'}: instance maps give the cell positions of a cell-count task; put "
                            f"the 0/255 cell masks in masks/alive/ (and masks/dead/), one folder per channel, or move "
