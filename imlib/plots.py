@@ -41,6 +41,7 @@ MASK_NAME = "inconsistency mask"
 SUIM_PALETTE = np.array([(211, 211, 211), (0, 0, 0), (0, 0, 255), (0, 255, 0), (0, 255, 255), (255, 0, 0),
                          (255, 0, 255), (255, 255, 0), (255, 255, 255)]) / 255.0
 IGNORE_COLOUR = (0.5, 0.5, 0.5)
+IGNORE_NAME = "ignored (void)"  # the key's name for ignored pixels (255, declared void ids)
 _TEXT = "#323232"  # sphinx-book-theme's body text
 _RULE = "#d0d0d0"
 
@@ -266,8 +267,10 @@ def generations_figure(image: np.ndarray, truth: np.ndarray, masks: Sequence[np.
     return fig
 
 
-def _rows_of_images(rows: Sequence[tuple[str, Sequence[np.ndarray]]], task: Task, title: str = "") -> plt.Figure:
-    """One row per kind of picture (images, labels, predictions), one column per example, a colour key."""
+def _rows_of_images(rows: Sequence[tuple[str, Sequence[np.ndarray]]], task: Task, title: str = "",
+                    ignored: bool = False) -> plt.Figure:
+    """One row per kind of picture (images, labels, predictions), one column per example, a colour key (with
+    the ignored colour when ``ignored``: labels that hold ignored pixels)."""
     n = len(rows[0][1])
     fig, axes = _image_grid(len(rows), n, panel_in=1.5, extra_h=(1.0 if task.kind == "multiclass" else 0.6)
                             + (0.3 if title else 0), title_h=0.05)
@@ -277,7 +280,7 @@ def _rows_of_images(rows: Sequence[tuple[str, Sequence[np.ndarray]]], task: Task
         axes[r, 0].set_ylabel(name)
     if title:
         fig.suptitle(title)
-    colour_key(fig, label_key(task))
+    colour_key(fig, label_key(task) + ([(IGNORE_NAME, IGNORE_COLOUR)] if ignored else []))
     return fig
 
 
@@ -289,9 +292,11 @@ def predictions_figure(images: np.ndarray, truths: np.ndarray, preds: np.ndarray
 
 
 def samples_figure(images: np.ndarray, labels: np.ndarray, task: Task, title: str = "") -> plt.Figure:
-    """Images (top row) above their labels (bottom row), with a colour key."""
+    """Images (top row) above their labels (bottom row), with a colour key that names the ignored colour
+    (void ids, 255) where a label holds ignored pixels."""
     return _rows_of_images([("image", [image_rgb(i) for i in images]),
-                            ("label", [label_rgb(lab, task) for lab in labels])], task, title)
+                            ("label", [label_rgb(lab, task) for lab in labels])], task, title,
+                           ignored=bool((np.asarray(labels) == task.ignore_index).any()))
 
 
 # --- training curves -----------------------------------------------------------------------------

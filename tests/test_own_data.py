@@ -287,3 +287,13 @@ def test_a_split_file_in_the_source_is_never_passed_over(tmp_path, capsys):
 def test_split_file_is_for_folders_only(tmp_path, capsys):
     rc = main(["prepare", "suim", "--src", str(tmp_path), "--split-file", "x.tsv"])
     assert "--split-file is for `imlib prepare folder` only" in one_error(rc, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("name", ["splits.tsv", "train.txt", "trainval.txt", "train_val.txt", "fold_1.csv", "TEST.txt"])
+def test_every_split_looking_file_is_noticed(name, tmp_path):
+    from imlib.data.folder import provided_split_files
+
+    (tmp_path / name).write_text("x\ttest\n")
+    (tmp_path / "classes.txt").write_text("1 a\n")
+    (tmp_path / "README.md").write_text("train here\n")
+    assert [p.name for p in provided_split_files(tmp_path)] == [name]

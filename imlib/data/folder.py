@@ -30,6 +30,7 @@ Every problem is an error that names the file: nothing is dropped silently.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def check_no_other_folders(src: Path) -> None:
                            f"folder` (it reads images/, masks/, unlabeled/, instances/); for the cell-count task put "
                            f"one 0/255 mask per channel in masks/alive/ (and masks/dead/) and either the position "
                            f"discs in masks/position/ or the 16-bit instance maps in instances/, then move "
-                           f"{', '.join(cells)} out of {src}")
+                           f"{', '.join(f'{d}/' for d in cells)} out of {src}")
     raise DatasetError(f"{src}: folder(s) {', '.join(f'{d}/' for d in other)} are not read by `imlib prepare "
                        f"folder` (it reads images/, masks/, unlabeled/, instances/ and classes.txt); move them out "
                        f"of {src}")
@@ -450,7 +451,7 @@ SPLIT_FILE_PARTS = ("train", "labeled", "unlabeled", "val", "test")  # train: th
 SPLIT_FILE_ALIASES = {"validation": "val", "valid": "val", "training": "train"}
 SPLIT_FILE_HEADERS = ("split", "part", "subset", "set", "fold")  # a first line whose part column says this
 SEEDED = "seeded"  # --split-file seeded: draw the split, even where the source holds a split file
-SPLIT_FILE_NAMES = ("split", "splits", "train", "val", "test", "fold", "folds")  # stems that look like a split
+SPLIT_FILE_NAMES = ("split", "train", "val", "test", "fold")  # words in a file name that look like a split
 
 
 def _split_entry(raw: str, stems: dict[str, str], path: Path, n: int) -> str:
@@ -517,9 +518,11 @@ def read_split_file(path: str | Path, labeled: list[str], unlabeled: list[str], 
 
 
 def provided_split_files(src: Path) -> list[Path]:
-    """Files in ``src`` that look like a split the dataset ships (``splits.tsv``, ``train.txt``, ...)."""
+    """Files in ``src`` that look like a split the dataset ships (``splits.tsv``, ``train.txt``,
+    ``trainval.txt``, ``fold_1.csv``, ...): a list file whose name holds one of ``SPLIT_FILE_NAMES``."""
+    pattern = re.compile("|".join(SPLIT_FILE_NAMES), re.IGNORECASE)
     return sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in (".tsv", ".csv", ".txt")
-                  and p.stem.lower().rstrip("s0123456789_-") in SPLIT_FILE_NAMES)
+                  and pattern.search(p.stem))
 
 
 def prepare_folder(src: str | Path, name: str, dst: str | Path | None = None, kind: str | None = None,

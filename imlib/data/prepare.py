@@ -242,6 +242,7 @@ def prepare_dataset(src: str | Path, dst: str | Path, splits_dir: str | Path | N
     check_destination(dst, src)
     sources = read(src)
     chosen = split(sources)
+    chosen = {k: chosen[k] for k in SPLITS if k in chosen} | chosen  # one order in every manifest and summary
     empty = [k for k, v in chosen.items() if not v]
     if empty:
         raise DatasetError(f"{src}: too few images for the split: empty {', '.join(empty)}")
