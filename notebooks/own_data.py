@@ -164,8 +164,8 @@ examples.run(work, "imlib prepare folder --src scenes --name scenes --size 64")
 # %% [markdown]
 # ```{warning}
 # This run **succeeds**, and that is the trap: without a `classes.txt` the palette is whatever ids the masks
-# hold, so void became `class 11`, a class every model would be trained on and scored by. Read the summary's
-# class list before you train.
+# hold, so void became `class 11`, a class every model would be trained on and scored by. The `note:` line
+# says so; read it, and the summary's class list, before you train.
 # ```
 #
 # **Fix**: a `classes.txt` beside `images/` that names the classes. Written without a line for void first:

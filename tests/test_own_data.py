@@ -297,3 +297,13 @@ def test_every_split_looking_file_is_noticed(name, tmp_path):
     (tmp_path / "classes.txt").write_text("1 a\n")
     (tmp_path / "README.md").write_text("train here\n")
     assert [p.name for p in provided_split_files(tmp_path)] == [name]
+
+
+def test_class_ids_taken_from_the_masks_are_said(tmp_path, capsys):
+    """Without classes.txt every id becomes a class (a void id too): prepare says so and how to change it."""
+    src = make_folder(tmp_path / "src", kind="multiclass")
+    capsys.readouterr()
+    assert main(["prepare", "folder", "--src", str(src), "--name", "x", "--size", "32",
+                 "--prepared-dir", str(tmp_path / "prep")]) == 0
+    out = capsys.readouterr().out
+    assert "note: no classes.txt: the classes are the ids the masks hold (10, 20, 30)" in out and "ignore <id>" in out

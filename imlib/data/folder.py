@@ -422,6 +422,9 @@ def read_folder(src: Path, kind: str | None, size: int, in_channels: int | None)
     arrays.update({s: resize(read_array(p, mode), size, nearest=False) for s, p in unlabeled.items()})
     files = (Pairs(images, masks).files() + list(unlabeled.values()) + instance_files
              + ([src / "classes.txt"] if classes is not None else []))
+    if kind == "multiclass" and classes is None:
+        notes.append(f"no classes.txt: the classes are the ids the masks hold ({', '.join(map(str, ids))}), every one "
+                     f"trained and scored; name them in classes.txt, and declare a void id there with 'ignore <id>'")
     void = sorted(k for k, v in (classes or {}).items() if v == IGNORE)
     if void:
         notes.append(f"void ids {', '.join(map(str, void))} (classes.txt) are ignored: neither trained on nor scored")
