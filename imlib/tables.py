@@ -573,24 +573,25 @@ def generations_table(record: RunRecord) -> "pd.io.formats.style.Styler":
                   left=("top-1 model", "reported"), precision=2)
 
 
-def teachers_comparison(records: list[RunRecord]) -> pd.DataFrame:
-    """Every generational run (Model Ensemble, IM) beside its teachers: the reported generation's top-1 model
-    and generation 0's (the LDT teachers) on validation and test, in the paper's units, and whether the
-    reported one is worse on validation (the paper's rule never reports the teachers, so it can be)."""
+def teachers_comparison(records: list[RunRecord], presets_only: bool = True) -> pd.DataFrame:
+    """Every generational run (Model Ensemble, IM) beside its teachers: the reported generation, its top-1
+    model and generation 0's (the LDT teachers) on validation and on test, as "reported / teachers" in the
+    paper's units, and whether the reported one is worse on validation (the paper's rule never reports the
+    teachers, so it can be). ``presets_only``: only runs with their preset's own settings (no variant)."""
     rows = []
     for r in records:
         t, metric = r.result.teachers, r.task.metric
-        if t is None:
+        if t is None or (presets_only and r.config.variant):
             continue
         scale = 1.0 if metric == "mcce" else 100.0
-        rows.append({"dataset": r.dataset.name, "method": row_label(r.config.method), "preset": r.config.preset,
-                     "seed": r.config.seed, "reported generation": r.result.generation,
-                     "val, reported": r.result.val[metric] * scale, "val, teachers": t.val[metric] * scale,
-                     "test, reported": r.result.test[metric] * scale, "test, teachers": t.test[metric] * scale,
-                     "metric": METRIC_UNITS.get(metric, metric),
+        pair = lambda a, b: f"{a[metric] * scale:.2f} / {b[metric] * scale:.2f}"  # noqa: E731
+        rows.append({"dataset": r.dataset.name, "method": registry.get_method(r.config.method).name,
+                     "preset": r.config.preset, "seed": r.config.seed, "generation": r.result.generation,
+                     "val: reported / teachers": pair(r.result.val, t.val),
+                     "test: reported / teachers": pair(r.result.test, t.test),
                      "worse than teachers (val)": "yes" if r.result.below_teachers else "no"})
-    columns = ["dataset", "method", "preset", "seed", "metric", "reported generation", "val, reported",
-               "val, teachers", "test, reported", "test, teachers", "worse than teachers (val)"]
+    columns = ["dataset", "method", "preset", "seed", "generation", "val: reported / teachers",
+               "test: reported / teachers", "worse than teachers (val)"]
     return pd.DataFrame(rows, columns=columns).sort_values(["dataset", "method", "preset", "seed"], ignore_index=True)
 
 
@@ -623,6 +624,26 @@ def inference_comparison(records: list[RunRecord]) -> tuple[pd.DataFrame, Paired
                                    {s: r.result.test[metric] * scale for s, r in by_mode["paper"].items()},
                                    records[0].task.higher_is_better)
     return pd.DataFrame(rows), paired
+
+
+def inference_section(records: list[RunRecord], dataset: str, preset: str, method: str = "im") -> str | None:
+    """The book's comparison of the two inference modes for ``method`` on ``dataset`` at ``preset``, from the
+    records that carry the IM-class share: the table (HTML, with where the numbers come from) and the paired
+    difference in words; None when no such records exist."""
+    runs = [r for r in records if r.config.study == "b" and r.config.method == method and r.config.dataset == dataset
+            and r.config.preset == preset and "im_class_share" in r.result.test]
+    if not runs:
+        return None
+    frame, paired = inference_comparison(runs)
+    env = runs[0].environment
+    caption = (f"{registry.get_method(method).name} on {runs[0].dataset.description}, preset {preset}; device "
+               f"{env.device}, commit {env.git_commit[:7]}")
+    html = styled(frame, index=False, caption=caption).to_html()
+    if paired is not None:
+        d = paired.difference
+        html += (f"<p>real-classes minus paper, paired over {d.n} seeds: {d.mean:+.2f} points, 95 % interval "
+                 f"[{d.low:+.2f}, {d.high:+.2f}]; {paired.verdict} (better on {paired.a_better} of {d.n} seeds).</p>")
+    return html
 
 
 def _with_interval(i) -> str:

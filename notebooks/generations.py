@@ -80,7 +80,7 @@ inference_dataset = "synthetic-scenes"  # a multi-class dataset whose IM runs ex
 inference_preset = "mini"
 
 # %%
-from IPython.display import display
+from IPython.display import HTML
 
 from imlib import plots, records, showcase, tables
 from imlib.config import run_id
@@ -123,11 +123,11 @@ tables.styled(showcase.generation_table(record), caption=caption, precision=1)
 # Every committed Model Ensemble and IM record keeps its teachers' scores beside the reported ones; the last
 # column says where the reported generation is worse on validation than the teachers it started from.
 
-# %%
-everything = records.load_all(project_path(results_dir))
-beside = tables.teachers_comparison([r for r in everything if r.config.study == "b"])
-tables.styled(beside, caption="Reported generation vs its LDT teachers (top-1 models), committed Study B "
-                              "records on the synthetic stand-ins; MCCE: lower is better", precision=2)
+# %% tags=["hide-input"]
+everything = [r for r in records.load_all(project_path(results_dir)) if r.config.study == "b"]
+tables.styled(tables.teachers_comparison(everything), index=False, caption=(
+    "Reported generation vs its LDT teachers (top-1 models), committed Study B records on the synthetic "
+    "stand-ins; cells: MCCE (lower is better), lesion: IoU %, scenes: mIoU %"))
 
 # %% [markdown]
 # ## The IM class at test time
@@ -138,22 +138,9 @@ tables.styled(beside, caption="Reported generation vs its LDT teachers (top-1 mo
 # headline test score (mean and 95 % interval over seeds) and the share of test pixels the reported model
 # predicted as the IM class.
 
-# %%
-compared = [r for r in everything if r.config.study == "b" and r.config.method == "im"
-            and r.config.dataset == inference_dataset and r.config.preset == inference_preset
-            and "im_class_share" in r.result.test]
-if compared:
-    frame, paired = tables.inference_comparison(compared)
-    first = compared[0].environment
-    display(tables.styled(frame, index=False, caption=(
-        f"IM on {compared[0].dataset.description}, preset {inference_preset}; device {first.device}, "
-        f"commit {first.git_commit[:7]}")))
-    if paired is not None:
-        d = paired.difference
-        print(f"real-classes minus paper, paired over {d.n} seeds: {d.mean:+.2f} points, 95 % interval "
-              f"[{d.low:+.2f}, {d.high:+.2f}]: {paired.verdict}")
-else:
-    print(f"no IM records of {inference_dataset} ({inference_preset}) with the IM-class share yet")
+# %% tags=["hide-input"]
+section = tables.inference_section(everything, inference_dataset, inference_preset)
+HTML(section or f"<p>No IM records of {inference_dataset} ({inference_preset}) with the IM-class share.</p>")
 
 # %% [markdown]
 # ## Summary
