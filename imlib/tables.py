@@ -469,9 +469,12 @@ def study_b_findings(comp: pd.DataFrame, paired: pd.DataFrame) -> dict[str, list
         im = grp[grp.method == "im"]
         if not im.empty:
             mine, digits = im.reproduced.iloc[0], (2 if lower else 1)
-            ahead_of_im = grp[grp.method.isin(same_labels - {"im"})
-                              & ((grp.reproduced < mine) if lower else (grp.reproduced > mine))]
-            if ahead_of_im.empty:
+            others = grp[grp.method.isin(same_labels - {"im"})]
+            ahead_of_im = others[(others.reproduced < mine) if lower else (others.reproduced > mine)]
+            if others.empty:
+                said.append(f"IM ({mine:.{digits}f}) is the only method trained on the same 10 % of labels with "
+                            "these settings: nothing to rank it against")
+            elif ahead_of_im.empty:
                 said.append(f"no other method trained on the same 10 % of labels has a better mean than IM "
                             f"({mine:.{digits}f})")
             else:
@@ -576,8 +579,8 @@ def generations_table(record: RunRecord) -> "pd.io.formats.style.Styler":
 def teachers_comparison(records: list[RunRecord], presets_only: bool = True) -> pd.DataFrame:
     """Every generational run (Model Ensemble, IM) beside its teachers: the reported generation, its top-1
     model and generation 0's (the LDT teachers) on validation and on test, as "reported / teachers" in the
-    paper's units, and whether the reported one is worse on validation (the paper's rule never reports the
-    teachers, so it can be). ``presets_only``: only runs with their preset's own settings (no variant)."""
+    paper's units, and whether the reported one is worse on validation ("worse (val)": the paper's rule never
+    reports the teachers, so it can be). ``presets_only``: only runs with their preset's own settings (no variant)."""
     rows = []
     for r in records:
         t, metric = r.result.teachers, r.task.metric
@@ -586,12 +589,12 @@ def teachers_comparison(records: list[RunRecord], presets_only: bool = True) -> 
         scale = 1.0 if metric == "mcce" else 100.0
         pair = lambda a, b: f"{a[metric] * scale:.2f} / {b[metric] * scale:.2f}"  # noqa: E731
         rows.append({"dataset": r.dataset.name, "method": registry.get_method(r.config.method).name,
-                     "preset": r.config.preset, "seed": r.config.seed, "generation": r.result.generation,
+                     "preset": r.config.preset, "seed": r.config.seed, "gen.": r.result.generation,
                      "val: reported / teachers": pair(r.result.val, t.val),
                      "test: reported / teachers": pair(r.result.test, t.test),
-                     "worse than teachers (val)": "yes" if r.result.below_teachers else "no"})
-    columns = ["dataset", "method", "preset", "seed", "generation", "val: reported / teachers",
-               "test: reported / teachers", "worse than teachers (val)"]
+                     "worse (val)": "yes" if r.result.below_teachers else "no"})
+    columns = ["dataset", "method", "preset", "seed", "gen.", "val: reported / teachers",
+               "test: reported / teachers", "worse (val)"]
     return pd.DataFrame(rows, columns=columns).sort_values(["dataset", "method", "preset", "seed"], ignore_index=True)
 
 

@@ -127,7 +127,8 @@ tables.styled(showcase.generation_table(record), caption=caption, precision=1)
 everything = [r for r in records.load_all(project_path(results_dir)) if r.config.study == "b"]
 tables.styled(tables.teachers_comparison(everything), index=False, caption=(
     "Reported generation vs its LDT teachers (top-1 models), committed Study B records on the synthetic "
-    "stand-ins; cells: MCCE (lower is better), lesion: IoU %, scenes: mIoU %"))
+    "stand-ins; cells: MCCE (lower is better), lesion: IoU %, scenes: mIoU %; gen.: the generation reported; "
+    "worse (val): the reported generation is worse than its teachers on validation"))
 
 # %% [markdown]
 # ## The IM class at test time

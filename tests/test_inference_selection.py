@@ -137,11 +137,11 @@ def test_the_book_tables_show_the_teachers_and_both_inference_modes(tmp_path):
     assert frame.loc[0, "reported"] == "teachers: not a candidate" and frame.loc[1, "reported"] == "◀ reported"
     assert tables.teachers_comparison(runs).empty  # every tiny run is a variant of the smoke preset
     teachers = tables.teachers_comparison(runs, presets_only=False)
-    assert len(teachers) == 4 and set(teachers["generation"]) == {1}
+    assert len(teachers) == 4 and set(teachers["gen."]) == {1}
     row = teachers.iloc[0]
     rec = next(r for r in runs if r.config.seed == row["seed"] and r.config.inference == "paper")
     assert row["val: reported / teachers"].endswith(f"/ {100 * rec.generations[0].val['miou']:.2f}")
-    assert row["worse than teachers (val)"] == ("yes" if rec.result.below_teachers else "no")
+    assert row["worse (val)"] == ("yes" if rec.result.below_teachers else "no")
     table, paired = tables.inference_comparison(runs)
     assert list(table["inference"]) == ["paper", "real-classes"] and list(table["seeds"]) == ["0, 1", "0, 1"]
     assert table.loc[1, "IM-class pixels, % of test (per seed)"] == "0.0, 0.0"
