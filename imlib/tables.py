@@ -32,6 +32,11 @@ PAPER_NAMES = {"isic2018": "ISIC 2018", "hela": "HeLa", "suim": "SUIM", "citysca
 METRIC_UNITS = {"iou": "IoU %", "miou": "mIoU %", "mcce": "MCCE"}
 
 
+def metric_scale(metric: str) -> float:
+    """The factor from a record's value to the unit of ``METRIC_UNITS`` (IoU-like scores in %, MCCE as is)."""
+    return 1.0 if metric == "mcce" else 100.0
+
+
 def row_label(key: str) -> str:
     """A method's row: the paper's label when it has one, else its display name."""
     spec = registry.get_method(key) if key in registry.method_keys("b") else None
@@ -229,7 +234,7 @@ def own_datasets_table(records: list[RunRecord]) -> pd.DataFrame:
         if r.config.study != "b" or in_paper_table(r):
             continue
         metric = r.task.metric
-        scale = 1.0 if metric == "mcce" else 100.0
+        scale = metric_scale(metric)
         arrow = "↑" if r.task.higher_is_better else "↓"
         settings = r.config.preset + (f", {r.config.variant}" if r.config.variant else "")
         head = f"{r.dataset.name} · {metric}{' %' if scale == 100 else ''} {arrow} ({settings})"
@@ -557,7 +562,7 @@ def generations_table(record: RunRecord) -> "pd.io.formats.style.Styler":
     generation be reported (a generational run's generation 0 is its LDT teachers: never a candidate under
     the paper's rule, but shown, since its generations have to beat it), and the generation reported (marked)."""
     metric = record.task.metric
-    unit, scale = METRIC_UNITS.get(metric, metric), (1.0 if metric == "mcce" else 100.0)
+    unit, scale = METRIC_UNITS.get(metric, metric), metric_scale(metric)
     candidates = {g.generation for g in candidate_generations(record.generations, lambda g: g.generation,
                                                               record.result.selection)}
 
@@ -586,7 +591,7 @@ def teachers_comparison(records: list[RunRecord], presets_only: bool = True) -> 
         t, metric = r.result.teachers, r.task.metric
         if t is None or (presets_only and r.config.variant):
             continue
-        scale = 1.0 if metric == "mcce" else 100.0
+        scale = metric_scale(metric)
         pair = lambda a, b: f"{a[metric] * scale:.2f} / {b[metric] * scale:.2f}"  # noqa: E731
         rows.append({"dataset": r.dataset.name, "method": registry.get_method(r.config.method).name,
                      "preset": r.config.preset, "seed": r.config.seed, "gen.": r.result.generation,
@@ -607,7 +612,7 @@ def inference_comparison(records: list[RunRecord]) -> tuple[pd.DataFrame, Paired
     if len(keys) != 1:
         raise ValueError(f"expected the runs of one dataset, method and preset, got {sorted(keys)}")
     metric = records[0].task.metric
-    scale = 1.0 if metric == "mcce" else 100.0
+    scale = metric_scale(metric)
     by_mode: dict[str, dict[int, RunRecord]] = {}
     for r in records:
         by_mode.setdefault(r.config.inference, {})[r.config.seed] = r
